@@ -1,0 +1,72 @@
+"""Remove what the answers did not select, bring in the user's CSV, then hand over to bootstrap.
+
+All real setup (git, DVC, data, remote, first commit) lives in the project's own
+`{{ cookiecutter.package }}/bootstrap.py`, which `make setup` runs too. This hook only runs it when its
+tools are importable here; under pipx or uvx they are not, and the hook says how to finish.
+"""
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGE = "{{ cookiecutter.package }}"
+DATA_PATH = r"""{{ cookiecutter.data_path | replace('"', '') }}""".strip()
+RAW_CSV = Path("data/raw/{{ cookiecutter.__dataset }}.csv")
+CI = "{{ cookiecutter.ci }}"
+DOCKER = "{{ cookiecutter.docker }}"
+
+UNSELECTED = {
+    ".github": CI not in ("github", "both"),
+    ".gitlab-ci.yml": CI not in ("gitlab", "both"),
+    "Dockerfile": DOCKER != "yes",
+    ".dockerignore": DOCKER != "yes",
+    f"{PACKAGE}/serve.py": DOCKER != "yes",
+    "tests/test_serve.py": DOCKER != "yes",
+}
+BOOTSTRAP_NEEDS = ("dvc", "sklearn", "pandas", "yaml")
+
+
+def remove_unselected():
+    for name, unselected in UNSELECTED.items():
+        path = Path(name)
+        if not unselected or not path.exists():
+            continue
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+def copy_user_data():
+    if DATA_PATH:
+        # Same rule as the pre-gen hook: relative to where cookiecutter was started.
+        source = Path(os.path.expanduser(DATA_PATH))
+        if not source.is_absolute():
+            source = Path(os.environ.get("PWD", ".")) / source
+        RAW_CSV.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, RAW_CSV)
+
+
+def main():
+    remove_unselected()
+    copy_user_data()
+    subprocess.run(["git", "init", "--quiet", "--initial-branch=main"], check=True)
+    missing = [name for name in BOOTSTRAP_NEEDS if importlib.util.find_spec(name) is None]
+    if missing:
+        print(
+            f"\nCreated {Path.cwd().name}/ as a git repository. {', '.join(missing)} are not "
+            f"installed where cookiecutter runs, so DVC and the data are not set up yet.\n"
+            f"Finish with:  cd {Path.cwd().name} && make setup\n"
+        )
+        return
+    result = subprocess.run([sys.executable, "-m", f"{PACKAGE}.bootstrap"])
+    if result.returncode != 0:
+        print(f"\nbootstrap failed (see above); fix the cause, then: cd {Path.cwd().name} && make setup")
+        sys.exit(result.returncode)
+
+
+if __name__ == "__main__":
+    main()

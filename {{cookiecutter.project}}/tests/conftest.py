@@ -1,0 +1,26 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+
+@pytest.fixture
+def mixed_table() -> pd.DataFrame:
+    """A small table with what real data has: gaps, text categories, a column of one repeated value."""
+    rng = np.random.default_rng(0)
+    rows = 120
+    table = pd.DataFrame(
+        {
+            "age": rng.integers(18, 90, rows).astype(float),
+            "income": rng.normal(50_000, 15_000, rows),
+            "city": rng.choice(["paris", "lyon", "nice"], rows),
+            "constant": 1.0,
+        }
+    )
+    table.loc[::7, "income"] = np.nan
+    table.loc[::11, "city"] = None
+{%- if cookiecutter.task == 'classification' %}
+    table["label"] = np.where(table["age"] + rng.normal(0, 10, rows) > 50, "yes", "no")
+{%- else %}
+    table["label"] = table["age"] * 2.0 + rng.normal(0, 5, rows)
+{%- endif %}
+    return table

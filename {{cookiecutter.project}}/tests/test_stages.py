@@ -1,0 +1,78 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.package }} import params
+from {{ cookiecutter.package }}.dataset import features_and_target
+from {{ cookiecutter.package }}.stages import evaluate, prepare, train
+
+DATA = params.Data(target="label", drop_columns=[])
+
+
+def fit(table: pd.DataFrame, model: str = "{{ cookiecutter.model }}", **hyperparams):
+    features, target = features_and_target(table, DATA, "test table")
+    return train.make_model(params.Train(model=model, seed=0, hyperparams=hyperparams)).fit(features, target)
+
+
+def test_split_holds_out_the_test_share(mixed_table):
+    train_part, test_part = prepare.split(mixed_table, "label", test_size=0.25, seed=0)
+    assert len(test_part) == 30
+    assert len(train_part) + len(test_part) == len(mixed_table)
+{%- if cookiecutter.task == 'classification' %}
+
+
+def test_split_keeps_class_proportions(mixed_table):
+    train_part, test_part = prepare.split(mixed_table, "label", test_size=0.25, seed=0)
+    overall = mixed_table["label"].value_counts(normalize=True)
+    held_out = test_part["label"].value_counts(normalize=True)
+    assert held_out.sub(overall).abs().max() < 0.05
+{%- endif %}
+
+
+def test_rows_without_target_are_dropped(mixed_table):
+    mixed_table.loc[:4, "label"] = None
+    assert len(prepare.drop_missing_target(mixed_table, "label")) == len(mixed_table) - 5
+
+
+@pytest.mark.parametrize("model", params.MODELS)
+def test_every_model_trains_on_mixed_types_with_gaps(mixed_table, model):
+    fitted = fit(mixed_table, model)
+    predictions = fitted.predict(mixed_table.drop(columns="label"))
+    assert len(predictions) == len(mixed_table)
+
+
+def test_unseen_category_at_predict_time_is_accepted(mixed_table):
+    fitted = fit(mixed_table)
+    new_rows = mixed_table.drop(columns="label").head(3).assign(city="marseille")
+    assert len(fitted.predict(new_rows)) == 3
+
+
+def test_same_seed_gives_identical_predictions(mixed_table):
+    features = mixed_table.drop(columns="label")
+    np.testing.assert_array_equal(fit(mixed_table).predict(features), fit(mixed_table).predict(features))
+
+
+def test_unknown_hyperparameter_is_named():
+    with pytest.raises(params.ParamsError, match="train.hyperparams n_trees not accepted"):
+        train.make_estimator("random_forest", {"n_trees": 10}, seed=0)
+
+
+def test_missing_feature_column_is_named(mixed_table):
+    data = params.Data(target="label", drop_columns=["customer_id"])
+    with pytest.raises(SystemExit, match="test table: no column 'customer_id'"):
+        features_and_target(mixed_table, data, "test table")
+
+
+def test_metrics_are_in_range(mixed_table):
+    fitted = fit(mixed_table)
+    features, target = features_and_target(mixed_table, DATA, "test table")
+    metrics, plots = evaluate.evaluate(fitted, features, target)
+{%- if cookiecutter.task == 'classification' %}
+    assert set(metrics) == {"accuracy", "f1_macro", "roc_auc"}
+    assert all(0 <= value <= 1 for value in metrics.values())
+    assert set(plots) == {"confusion.csv", "roc.csv"}
+{%- else %}
+    assert set(metrics) == {"rmse", "mae", "r2"}
+    assert metrics["rmse"] >= metrics["mae"] >= 0
+    assert set(plots) == {"predictions.csv", "residuals.csv"}
+{%- endif %}

@@ -1,0 +1,1 @@
+"""Pipeline stages, parameters and MLflow tracking for this project."""

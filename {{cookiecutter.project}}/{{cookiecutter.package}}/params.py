@@ -1,0 +1,112 @@
+"""Read params.yaml once, check every key, and give the stages typed values.
+
+A misspelt or missing key fails here, naming the key, instead of as a KeyError deep in a stage.
+Add a parameter by adding a field to the section's dataclass below and the key to params.yaml.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PARAMS_FILE = Path("params.yaml")
+MODELS = ("random_forest", "gradient_boosting", "linear")
+
+
+class ParamsError(ValueError):
+    """params.yaml is missing a key, has an unknown one, or holds a value of the wrong type."""
+
+
+@dataclass(frozen=True)
+class Data:
+    target: str  # the column to predict
+    drop_columns: list[str]  # columns never used as features (IDs, leaks)
+
+
+@dataclass(frozen=True)
+class Prepare:
+    test_size: float  # fraction of rows held out for evaluation
+    seed: int
+
+
+@dataclass(frozen=True)
+class Train:
+    model: str  # one of MODELS
+    seed: int
+    hyperparams: dict[str, Any]  # passed to the estimator as keyword arguments
+
+
+@dataclass(frozen=True)
+class Params:
+    data: Data
+    prepare: Prepare
+    train: Train
+
+
+def load(path: Path = PARAMS_FILE) -> Params:
+    """Load and check params.yaml; raise ParamsError naming the first bad key."""
+    with open(path, encoding="utf-8") as file:
+        raw = yaml.safe_load(file) or {}
+    params = _build(Params, raw, prefix="", source=path)
+    if not 0 < params.prepare.test_size < 1:
+        raise ParamsError(f"{path}: prepare.test_size must be between 0 and 1, got {params.prepare.test_size}")
+    if params.train.model not in MODELS:
+        raise ParamsError(f"{path}: train.model must be one of {', '.join(MODELS)}, got '{params.train.model}'")
+    return params
+
+
+def as_flat_dict(params: Params) -> dict[str, Any]:
+    """{'train.hyperparams.max_depth': 8, ...}: the form MLflow and reports want."""
+    flat: dict[str, Any] = {}
+
+    def walk(value: Any, prefix: str) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{prefix}.{key}" if prefix else str(key))
+        else:
+            flat[prefix] = value
+
+    walk(dataclasses.asdict(params), "")
+    return flat
+
+
+def _build(cls: type, raw: Any, prefix: str, source: Path) -> Any:
+    where = prefix.rstrip(".") or "the top level"
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{source}: {where} must be a mapping of keys, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = [field.name for field in dataclasses.fields(cls)]
+    for key in raw:
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; expected: {', '.join(names)}"
+            raise ParamsError(f"{source}: unknown key '{prefix}{key}'{hint}")
+    values = {}
+    for name in names:
+        if name not in raw:
+            raise ParamsError(f"{source}: missing key '{prefix}{name}'")
+        expected = hints[name]
+        if dataclasses.is_dataclass(expected):
+            values[name] = _build(expected, raw[name], f"{prefix}{name}.", source)
+        else:
+            values[name] = _check_type(raw[name], expected, f"{prefix}{name}", source)
+    return cls(**values)
+
+
+def _check_type(value: Any, expected: Any, key: str, source: Path) -> Any:
+    kind = typing.get_origin(expected) or expected
+    if kind is Any:
+        return value
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind in (list, dict) and value is None:  # an empty YAML section
+        return kind()
+    if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+        raise ParamsError(f"{source}: '{key}' must be of type {kind.__name__}, got {value!r}")
+    return value

@@ -1,0 +1,53 @@
+"""Prepare: drop rows without a target, then split the raw CSV into train and test Parquet files.
+
+Usage: python -m {{ cookiecutter.package }}.stages.prepare RAW_CSV OUT_DIR
+"""
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from {{ cookiecutter.package }} import params
+
+
+def split(table: pd.DataFrame, target: str, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Hold out `test_size` of the rows{% if cookiecutter.task == 'classification' %}, keeping the class proportions in both parts{% endif %}."""
+    return train_test_split(
+        table,
+        test_size=test_size,
+        random_state=seed,{% if cookiecutter.task == 'classification' %}
+        stratify=table[target],{% endif %}
+    )
+
+
+def drop_missing_target(table: pd.DataFrame, target: str) -> pd.DataFrame:
+    """Rows with no target teach nothing; drop them and say how many."""
+    missing = table[target].isna()
+    if missing.any():
+        print(f"prepare: dropped {missing.sum()} of {len(table)} rows with no value in '{target}'")
+    return table[~missing]
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        sys.exit(__doc__)
+    raw_csv, out_dir = Path(args[0]), Path(args[1])
+    p = params.load()
+    table = pd.read_csv(raw_csv)
+    if p.data.target not in table.columns:
+        sys.exit(
+            f"{raw_csv}: no target column '{p.data.target}' (params.yaml data.target); "
+            f"columns are: {', '.join(table.columns)}"
+        )
+    train, test = split(drop_missing_target(table, p.data.target), p.data.target, p.prepare.test_size, p.prepare.seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    train.to_parquet(out_dir / "train.parquet", index=False)
+    test.to_parquet(out_dir / "test.parquet", index=False)
+    print(f"prepare: {len(train)} train rows, {len(test)} test rows -> {out_dir}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Train: fit preprocessing and the estimator named in params.yaml, save them as one sklearn Pipeline.
+
+Usage: python -m {{ cookiecutter.package }}.stages.train TRAIN_PARQUET MODEL_FILE
+"""
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import joblib
+from sklearn.compose import ColumnTransformer, make_column_selector
+{%- if cookiecutter.task == 'classification' %}
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+{%- else %}
+from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import Ridge
+{%- endif %}
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from {{ cookiecutter.package }} import params
+from {{ cookiecutter.package }}.dataset import read_features_target
+
+ESTIMATORS = {
+{%- if cookiecutter.task == 'classification' %}
+    "random_forest": RandomForestClassifier,
+    "gradient_boosting": HistGradientBoostingClassifier,
+    "linear": LogisticRegression,
+{%- else %}
+    "random_forest": RandomForestRegressor,
+    "gradient_boosting": HistGradientBoostingRegressor,
+    "linear": Ridge,
+{%- endif %}
+}
+
+
+def make_estimator(model: str, hyperparams: dict[str, Any], seed: int) -> Any:
+    """The estimator for `model`, with `hyperparams` checked against what it accepts."""
+    estimator = ESTIMATORS[model]()
+    accepted = estimator.get_params()
+    unknown = sorted(set(hyperparams) - set(accepted))
+    if unknown:
+        raise params.ParamsError(
+            f"params.yaml: train.hyperparams {', '.join(unknown)} not accepted by "
+            f"{type(estimator).__name__}; it takes: {', '.join(sorted(accepted))}"
+        )
+    if "random_state" in accepted:
+        estimator.set_params(random_state=seed)
+    return estimator.set_params(**hyperparams)
+
+
+def make_preprocessing() -> ColumnTransformer:
+    """Numbers: fill gaps with the median, then scale. Everything else: fill, then one-hot encode."""
+    numeric = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
+    categorical = make_pipeline(
+        SimpleImputer(strategy="most_frequent"),
+        OneHotEncoder(handle_unknown="ignore"),  # a category first seen at predict time is all zeros
+    )
+    return ColumnTransformer(
+        [
+            ("numeric", numeric, make_column_selector(dtype_include="number")),
+            ("categorical", categorical, make_column_selector(dtype_exclude="number")),
+        ]
+    )
+
+
+def make_model(train_params: params.Train) -> Pipeline:
+    estimator = make_estimator(train_params.model, train_params.hyperparams, train_params.seed)
+    return Pipeline([("preprocess", make_preprocessing()), ("model", estimator)])
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        sys.exit(__doc__)
+    train_file, model_file = Path(args[0]), Path(args[1])
+    p = params.load()
+    features, target = read_features_target(train_file, p.data)
+    model = make_model(p.train).fit(features, target)
+    model_file.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, model_file)
+    print(f"train: fitted {p.train.model} on {len(features)} rows x {features.shape[1]} columns -> {model_file}")
+
+
+if __name__ == "__main__":
+    main()
