@@ -29,7 +29,7 @@ demo: $(VENV)/.installed
 
 ## Run the whole test suite (bakes every option value, runs the real pipelines)
 test: $(VENV)/.installed
-	pytest -n auto
+	pytest -n auto --dist loadfile
 
 ## Check the template's own Python (hooks, tests) with ruff
 lint: $(VENV)/.installed

@@ -62,7 +62,7 @@ def main():
             f"Finish with:  cd {Path.cwd().name} && make setup\n"
         )
         return
-    result = subprocess.run([sys.executable, "-m", f"{PACKAGE}.bootstrap"])
+    result = subprocess.run([sys.executable, "-m", f"{PACKAGE}.bootstrap"], check=False)
     if result.returncode != 0:
         print(f"\nbootstrap failed (see above); fix the cause, then: cd {Path.cwd().name} && make setup")
         sys.exit(result.returncode)

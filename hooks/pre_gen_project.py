@@ -100,10 +100,7 @@ def check_data(answers):
         yield f"data_path: cannot read '{path}' as UTF-8 CSV ({error})."
         return
     if target not in header:
-        yield (
-            f"target: column '{target}' is not in {path.name}; its columns are: "
-            f"{', '.join(header) or '(none)'}."
-        )
+        yield f"target: column '{target}' is not in {path.name}; its columns are: {', '.join(header) or '(none)'}."
     elif len(header) < 2:
         yield f"data_path: {path.name} has no column besides the target '{target}' to learn from."
 
@@ -118,7 +115,9 @@ def resolve_user_path(data_path):
 
 def check_remote(answers):
     kind, url = answers["dvc_remote"], answers["dvc_remote_url"].strip()
-    if CREDENTIALS_IN_URL.match(url):
+    if re.search(r'["\\\s]', url):
+        yield f"dvc_remote_url: '{url}' contains quotes, backslashes or spaces; use a plain path or URL."
+    elif CREDENTIALS_IN_URL.match(url):
         yield (
             "dvc_remote_url: holds a user and password; it would be committed. Give the URL alone "
             "and credentials through the environment (AWS_ACCESS_KEY_ID, ...)."
@@ -141,7 +140,9 @@ def check_tracking_uri(answers):
     uri = answers["mlflow_tracking_uri"].strip()
     if not uri:
         return
-    if CREDENTIALS_IN_URL.match(uri):
+    if re.search(r'["\\\s]', uri):
+        yield f"mlflow_tracking_uri: '{uri}' contains quotes, backslashes or spaces; give a plain URI."
+    elif CREDENTIALS_IN_URL.match(uri):
         yield (
             "mlflow_tracking_uri: holds a user and password; it would be committed. Give the URI "
             "alone and set MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD in the environment."

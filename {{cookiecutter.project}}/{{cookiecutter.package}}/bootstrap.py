@@ -23,7 +23,8 @@ def run(*command: str, check: bool = True) -> subprocess.CompletedProcess:
 def dvc(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run DVC from this interpreter's environment, whatever is first on PATH."""
     return run(sys.executable, "-m", "dvc", *args, check=check)
-{% if not cookiecutter.data_path %}
+{%- if not cookiecutter.data_path %}
+
 
 def write_sample_data(path: Path) -> None:
     """The bundled sample: a table that ships inside scikit-learn, so no download is needed."""

@@ -68,10 +68,10 @@ def compute_metrics(actual: pd.Series, predicted: np.ndarray) -> dict:
 
 def plot_tables(actual: pd.Series, predicted: np.ndarray) -> dict:
     """Data for predicted-vs-actual and residuals-vs-predicted scatter plots."""
-    predicted = np.round(predicted, DECIMALS)
+    actual, predicted = actual.to_numpy(), np.round(predicted, DECIMALS)
     return {
-        "predictions.csv": pd.DataFrame({"actual": actual.to_numpy(), "predicted": predicted}),
-        "residuals.csv": pd.DataFrame({"predicted": predicted, "residual": np.round(actual.to_numpy() - predicted, DECIMALS)}),
+        "predictions.csv": pd.DataFrame({"actual": actual, "predicted": predicted}),
+        "residuals.csv": pd.DataFrame({"predicted": predicted, "residual": np.round(actual - predicted, DECIMALS)}),
     }
 
 

@@ -1,0 +1,211 @@
+"""Every value of every option is baked at least once, and each bake is checked file by file."""
+
+import itertools
+import json
+import re
+import tomllib
+
+import pytest
+import yaml
+from conftest import BIN, DEFAULTS, bake, rendered_answers, run, write_messy_csv
+
+CHOICES = DEFAULTS["_choices"]
+# Keys later issues and users rely on (issue: template foundation).
+REQUIRED_KEYS = [
+    "project_name", "project", "package", "description", "author_name", "author_email", "python_version",
+    "task", "data_path", "target", "model", "dvc_remote", "dvc_remote_url", "mlflow_tracking_uri", "ci",
+    "docker", "license",
+]  # fmt: skip
+UNUSUAL_NAMES = {
+    "project_name": 'Café "Ölçü": l\'équipe',
+    "author_name": "Zoë O'Brien",
+    "description": 'Predicts "churn": colons, quotes \' and a back\\slash.',
+}
+TRACKING_SERVER = "http://mlflow.internal:5000"
+
+
+def option_sets() -> list[dict]:
+    """task x model in full (the model's classes and hyper-parameters depend on the task); the
+    independent options cycled across those six, so every value of every option is baked once."""
+    cycled = {name: CHOICES[name] for name in ("python_version", "dvc_remote", "ci", "docker", "license")}
+    cycled["data"] = ["sample", "user"]
+    cycled["mlflow_tracking_uri"] = ["", TRACKING_SERVER]
+    sets = []
+    for index, (task, model) in enumerate(itertools.product(CHOICES["task"], CHOICES["model"])):
+        answers = {"task": task, "model": model}
+        answers.update({name: values[index % len(values)] for name, values in cycled.items()})
+        sets.append(answers)
+    sets.append({**UNUSUAL_NAMES, "data": "sample"})
+    return sets
+
+
+def set_id(answers: dict) -> str:
+    if "project_name" in answers:
+        return "unusual-names"
+    return "-".join(
+        [answers["task"], answers["model"], f"py{answers['python_version']}", f"remote_{answers['dvc_remote']}",
+         f"ci_{answers['ci']}", f"docker_{answers['docker']}", answers["license"], f"{answers['data']}_data",
+         "mlflow_server" if answers["mlflow_tracking_uri"] else "mlflow_local"]
+    )  # fmt: skip
+
+
+def cookiecutter_answers(answers: dict, user_csv) -> dict:
+    extra = {key: value for key, value in answers.items() if key != "data"}
+    if answers["data"] == "user":
+        extra["data_path"] = str(user_csv)
+        extra["target"] = "churned" if answers.get("task") == "classification" else "monthly_spend"
+    if answers.get("dvc_remote") == "s3":
+        extra["dvc_remote_url"] = "s3://team-bucket/dvc/churn"
+    return extra
+
+
+@pytest.fixture(scope="module", params=option_sets(), ids=set_id)
+def baked(request, tmp_path_factory):
+    """(every answer as rendered, the project directory), baked once per option set."""
+    tmp = tmp_path_factory.mktemp("bake")
+    extra = cookiecutter_answers(request.param, write_messy_csv(tmp / "customers.csv"))
+    return {**rendered_answers(**extra), "data": request.param["data"]}, bake(tmp / "out", **extra)
+
+
+def test_cookiecutter_json_declares_every_option():
+    assert [key for key in REQUIRED_KEYS if key not in DEFAULTS] == []
+
+
+@pytest.mark.parametrize("option", sorted(CHOICES))
+def test_prompt_lists_every_choice_and_default_is_the_first(option):
+    assert DEFAULTS[option] == CHOICES[option][0]
+    prompt = DEFAULTS["__prompts__"][option]
+    assert [value for value in CHOICES[option] if value not in prompt] == []
+
+
+def test_option_sets_bake_every_value_of_every_option():
+    sets = option_sets()
+    for option, values in CHOICES.items():
+        baked_values = {answers.get(option, DEFAULTS[option]) for answers in sets}
+        assert set(values) <= baked_values, option
+
+
+def tracked_files(project) -> set[str]:
+    return set(run("git", "ls-files", cwd=project).stdout.split())
+
+
+def expected_files(answers: dict) -> set[str]:
+    package = answers["package"]
+    dataset = answers["__dataset"]
+    files = {
+        ".dvc/.gitignore", ".dvc/config", ".dvcignore", ".gitignore", ".pre-commit-config.yaml", "LICENSE",
+        "Makefile", "README.md", "dvc.yaml", "params.yaml", "pyproject.toml",
+        "data/raw/.gitignore", f"data/raw/{dataset}.csv.dvc",
+        "tests/conftest.py", "tests/test_params.py", "tests/test_pipeline.py", "tests/test_stages.py",
+        *(f"{package}/{module}" for module in (
+            "__init__.py", "bootstrap.py", "dataset.py", "params.py", "tracking.py",
+            "stages/__init__.py", "stages/prepare.py", "stages/train.py", "stages/evaluate.py",
+        )),
+    }  # fmt: skip
+    if answers["ci"] in ("github", "both"):
+        files.add(".github/workflows/ci.yml")
+    if answers["ci"] in ("gitlab", "both"):
+        files.add(".gitlab-ci.yml")
+    if answers["docker"] == "yes":
+        files |= {"Dockerfile", ".dockerignore", f"{package}/serve.py", "tests/test_serve.py"}
+    return files
+
+
+def test_tree_holds_exactly_the_selected_files(baked):
+    answers, project = baked
+    assert tracked_files(project) == expected_files(answers)
+
+
+def test_no_template_syntax_is_left_in_any_file(baked):
+    _, project = baked
+    leftovers = []
+    for path in project.rglob("*"):
+        if path.is_file() and not {".git", "cache", "tmp"} & set(path.relative_to(project).parts):
+            text = path.read_text(errors="replace")
+            # ${{ ... }} is GitHub Actions' own expression syntax, not Jinja.
+            if re.search(r"(?<!\$)\{\{|\{%|%\}", text):
+                leftovers.append(str(path.relative_to(project)))
+    assert leftovers == []
+
+
+def test_every_yaml_toml_and_json_file_parses(baked):
+    _, project = baked
+    parsers = {".yaml": yaml.safe_load, ".yml": yaml.safe_load, ".toml": tomllib.loads, ".json": json.loads}
+    checked = 0
+    for path in project.rglob("*"):
+        if path.suffix in parsers and ".git" not in path.parts:
+            parsers[path.suffix](path.read_text())
+            checked += 1
+    assert checked >= 3
+    run(BIN / "dvc", "config", "--list", "--project", cwd=project)  # .dvc/config is DVC's own format
+
+
+def test_generated_python_passes_ruff(baked):
+    _, project = baked
+    run(BIN / "ruff", "check", ".", cwd=project)
+    run(BIN / "ruff", "format", "--check", ".", cwd=project)
+
+
+def test_bake_is_one_clean_commit_on_main(baked):
+    _, project = baked
+    assert run("git", "branch", "--show-current", cwd=project).stdout.strip() == "main"
+    assert run("git", "rev-list", "--count", "HEAD", cwd=project).stdout.strip() == "1"
+    assert run("git", "status", "--porcelain", cwd=project).stdout == ""
+
+
+def test_answers_reach_the_files_that_use_them(baked):
+    answers, project = baked
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    version = answers["python_version"]
+    assert pyproject["project"]["requires-python"] == f">={version}"
+    assert pyproject["tool"]["ruff"]["target-version"] == "py" + version.replace(".", "")
+    assert pyproject["project"]["authors"][0]["name"] == answers["author_name"]
+    assert pyproject["project"]["description"] == answers["description"]
+    assert params["train"]["model"] == answers["model"]
+    assert params["data"]["target"] == answers["target"]
+    assert (answers["dvc_remote"] == "s3") == any(
+        dep.startswith("dvc[s3]") for dep in pyproject["project"]["dependencies"]
+    )
+    tracking = (project / answers["package"] / "tracking.py").read_text()
+    expected_uri = answers["mlflow_tracking_uri"] or "sqlite:///mlflow.db"
+    assert f'DEFAULT_TRACKING_URI = "{expected_uri}"' in tracking
+
+
+def test_dvc_remote_matches_the_answer(baked):
+    answers, project = baked
+    remotes = run(BIN / "dvc", "remote", "list", cwd=project).stdout.split()
+    if answers["dvc_remote"] == "none":
+        assert remotes == []
+    else:
+        assert remotes[0] == "storage"
+        assert "storage" in run(BIN / "dvc", "config", "core.remote", cwd=project).stdout
+        config = (project / ".dvc" / "config").read_text()
+        if answers["dvc_remote"] == "s3":
+            assert "url = s3://team-bucket/dvc/churn" in config
+        else:
+            # a local directory beside the project, stored relative to .dvc/
+            assert f"url = ../../{project.name}-dvc-storage" in config
+
+
+def test_license_file_matches_the_answer(baked):
+    answers, project = baked
+    first_line = (project / "LICENSE").read_text().splitlines()[0].strip()
+    expected = {
+        "MIT": "MIT License",
+        "Apache-2.0": "Apache License",
+        "BSD-3-Clause": "BSD 3-Clause License",
+        "proprietary": "Copyright (c)",
+    }[answers["license"]]
+    assert first_line.startswith(expected)
+    assert answers["author_name"] in (project / "LICENSE").read_text() or answers["license"] == "Apache-2.0"
+
+
+def test_raw_data_is_tracked_by_dvc_not_git(baked):
+    answers, project = baked
+    (dvc_file,) = (project / "data" / "raw").glob("*.csv.dvc")
+    csv = dvc_file.with_suffix("")
+    assert csv.exists()
+    assert run("git", "check-ignore", "-q", csv.relative_to(project), cwd=project, check=False).returncode == 0
+    header = csv.read_text().splitlines()[0].split(",")
+    assert answers["target"] in header

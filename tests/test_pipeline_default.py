@@ -1,0 +1,87 @@
+"""The default project (classification, sample data): its pipeline runs, skips, reruns and reports."""
+
+import json
+import shutil
+
+import pytest
+import yaml
+from conftest import BIN, bake, mlflow_runs, run, stages_run
+
+STAGES = ["prepare", "train", "evaluate"]
+
+
+@pytest.fixture(scope="module")
+def first_repro(tmp_path_factory):
+    """(project, output of its first `dvc repro`): the default bake, run and committed as a team would."""
+    project = bake(tmp_path_factory.mktemp("default"))
+    output = run(BIN / "dvc", "repro", cwd=project).stdout
+    run("git", "add", "--all", cwd=project)
+    run("git", "commit", "-qm", "First pipeline run", cwd=project)
+    return project, output
+
+
+@pytest.fixture(scope="module")
+def project(first_repro):
+    return first_repro[0]
+
+
+@pytest.fixture
+def project_copy(project, tmp_path):
+    """A private copy (git history, DVC cache, MLflow store) for tests that change things."""
+    return shutil.copytree(project, tmp_path / project.name, symlinks=True)
+
+
+def test_first_repro_runs_every_stage_in_order(first_repro):
+    assert stages_run(first_repro[1]) == STAGES
+
+
+def test_metrics_are_shown_by_dvc(project):
+    shown = json.loads(run(BIN / "dvc", "metrics", "show", "--json", cwd=project).stdout)
+    metrics = shown[""]["data"]["metrics/metrics.json"]["data"]
+    assert set(metrics) == {"accuracy", "f1_macro", "roc_auc"}
+    assert metrics["accuracy"] > 0.85  # the sample is easy: a broken pipeline would not get here
+
+
+def test_plots_render_with_dvc(project, tmp_path):
+    run(BIN / "dvc", "plots", "show", "--out", tmp_path / "plots", cwd=project)
+    html = (tmp_path / "plots" / "index.html").read_text()
+    assert "Confusion matrix" in html and "ROC curve" in html
+
+
+def test_run_is_logged_once_to_mlflow_with_params_and_metrics(project):
+    (logged,) = mlflow_runs(project)
+    assert logged["params"]["train.model"] == "random_forest"
+    assert logged["params"]["prepare.seed"] == "42"
+    metrics = json.loads((project / "metrics" / "metrics.json").read_text())
+    assert logged["metrics"] == pytest.approx(metrics)
+
+
+def test_second_repro_runs_nothing(project_copy):
+    output = run(BIN / "dvc", "repro", cwd=project_copy).stdout
+    assert stages_run(output) == []
+    assert len(mlflow_runs(project_copy)) == 1
+
+
+def test_changed_train_param_reruns_only_train_and_evaluate(project_copy):
+    params_file = project_copy / "params.yaml"
+    params = yaml.safe_load(params_file.read_text())
+    params["train"]["hyperparams"].update(n_estimators=3, max_depth=1)
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+
+    output = run(BIN / "dvc", "repro", cwd=project_copy).stdout
+    assert stages_run(output) == ["train", "evaluate"]
+
+    diff = json.loads(run(BIN / "dvc", "metrics", "diff", "--json", cwd=project_copy).stdout)
+    changes = diff["metrics/metrics.json"]
+    assert any(change["diff"] != 0 for change in changes.values()), changes
+    params_diff = json.loads(run(BIN / "dvc", "params", "diff", "--json", cwd=project_copy).stdout)
+    assert params_diff["params.yaml"]["train.hyperparams.max_depth"] == {"old": None, "new": 1}
+
+
+def test_baked_project_own_tests_pass(project_copy):
+    result = run("make", "test", cwd=project_copy)
+    assert " passed" in result.stdout and "skipped" not in result.stdout, result.stdout
+
+
+def test_baked_project_lint_passes(project_copy):
+    run("make", "lint", cwd=project_copy)
