@@ -1,0 +1,114 @@
+import hashlib
+import json
+import warnings
+
+import joblib
+import pytest
+
+from {{ cookiecutter.package }} import params, serve
+from {{ cookiecutter.package }}.stages import train
+
+with warnings.catch_warnings():
+    # Starlette's TestClient asks for the httpx2 package; with httpx it works the same but warns.
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
+    from fastapi.testclient import TestClient
+
+# Rows as a client sends them: numbers, a number as text, gaps as null, a city never seen in training.
+RECORDS = [
+    {"age": 35.0, "income": 42_000.0, "city": "paris", "constant": 1.0},
+    {"age": 71, "income": None, "city": None, "constant": 1},
+    {"age": "58", "income": "61000.5", "city": "marseille", "constant": 1.0},
+]
+METRICS = {"score": 0.9}
+
+
+@pytest.fixture
+def model_file(tmp_path, mixed_table):
+    """A small model fitted by the project's own train code, saved like the train stage saves it."""
+    model = train.make_model(params.Train(model="{{ cookiecutter.model }}", seed=0, hyperparams={}))
+    model.fit(mixed_table.drop(columns="label"), mixed_table["label"])
+    path = tmp_path / "model.joblib"
+    joblib.dump(model, path)
+    return path
+
+
+@pytest.fixture
+def client(model_file, tmp_path, monkeypatch):
+    metrics_file = tmp_path / "metrics.json"
+    metrics_file.write_text(json.dumps(METRICS))
+    monkeypatch.setenv("MODEL_PATH", str(model_file))
+    monkeypatch.setenv("METRICS_PATH", str(metrics_file))
+    with TestClient(serve.app) as client:  # `with` runs the lifespan, which loads the model
+        yield client
+
+
+def predict(client, records):
+    return client.post("/predict", json={"records": records})
+
+
+def test_health_is_ok_once_the_model_is_loaded(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_health_is_503_when_the_model_file_is_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODEL_PATH", str(tmp_path / "missing.joblib"))
+    with TestClient(serve.app) as client:
+        assert client.get("/health").status_code == 503
+        assert predict(client, RECORDS).status_code == 503
+
+
+def test_predict_answers_every_record(client, model_file, mixed_table):
+    response = predict(client, RECORDS)
+    assert response.status_code == 200
+    body = response.json()
+    assert len(body["predictions"]) == len(RECORDS)
+    assert body["model_version"] == hashlib.md5(model_file.read_bytes()).hexdigest()
+{%- if cookiecutter.task == 'classification' %}
+    classes = set(mixed_table["label"])
+    assert set(body["predictions"]) <= classes
+    assert len(body["probabilities"]) == len(RECORDS)
+    for probabilities in body["probabilities"]:
+        assert set(probabilities) == classes
+        assert sum(probabilities.values()) == pytest.approx(1, abs=1e-6)
+{%- else %}
+    assert all(isinstance(value, float) for value in body["predictions"])
+    assert "probabilities" not in body
+{%- endif %}
+
+
+@pytest.mark.parametrize(
+    ("record", "field"),
+    [
+        ({name: value for name, value in RECORDS[0].items() if name != "income"}, "income"),
+        ({**RECORDS[0], "incomme": 1.0}, "incomme"),
+        ({**RECORDS[0], "age": "forty"}, "age"),
+    ],
+    ids=["missing", "unknown", "not-a-number"],
+)
+def test_bad_field_is_refused_naming_it(client, record, field):
+    response = predict(client, [RECORDS[0], record])
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "records", 1, field]
+    assert f"'{field}'" in error["msg"]
+
+
+def test_empty_batch_is_refused(client):
+    response = predict(client, [])
+    assert response.status_code == 422
+    assert "records is empty" in response.json()["detail"][0]["msg"]
+
+
+def test_batch_over_the_limit_is_refused(client):
+    response = predict(client, RECORDS[:1] * (serve.MAX_RECORDS + 1))
+    assert response.status_code == 413
+    assert str(serve.MAX_RECORDS) in response.json()["detail"]
+
+
+def test_metadata_lists_the_features_and_metrics(client, model_file):
+    body = client.get("/metadata").json()
+    assert body["features"] == {"age": "number", "income": "number", "city": "category", "constant": "number"}
+    assert body["metrics"] == METRICS
+    assert body["model_path"] == str(model_file)
