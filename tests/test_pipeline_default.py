@@ -85,3 +85,8 @@ def test_baked_project_own_tests_pass(project_copy):
 
 def test_baked_project_lint_passes(project_copy):
     run("make", "lint", cwd=project_copy)
+
+
+def test_pre_commit_hooks_run_offline_and_pass(project_copy):
+    result = run(BIN / "pre-commit", "run", "--all-files", cwd=project_copy)
+    assert "ruff check" in result.stdout and "Passed" in result.stdout

@@ -52,3 +52,5 @@ def test_pipeline_runs_end_to_end_on_a_slice(tmp_path, monkeypatch):
     assert metrics and all(isinstance(value, float) for value in metrics.values())
     assert (project / "models" / "model.joblib").exists()
     assert (project / "dvc.lock").exists()
+    # MLFLOW_TRACKING_URI overrides the project's default store
+    assert (tmp_path / "mlflow.db").exists() and not (project / "mlflow.db").exists()
