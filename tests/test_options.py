@@ -95,11 +95,12 @@ def expected_files(answers: dict) -> set[str]:
     files = {
         ".dvc/.gitignore", ".dvc/config", ".dvcignore", ".gitignore", ".pre-commit-config.yaml", "LICENSE",
         "Makefile", "README.md", "dvc.yaml", "params.yaml", "pyproject.toml",
-        "data/raw/.gitignore", f"data/raw/{dataset}.csv.dvc",
-        "tests/conftest.py", "tests/test_params.py", "tests/test_pipeline.py", "tests/test_stages.py",
+        "data/raw/.gitignore", f"data/raw/{dataset}.csv.dvc", "data/schema.yaml",
+        "tests/conftest.py", "tests/test_contract.py", "tests/test_model_quality.py", "tests/test_params.py",
+        "tests/test_pipeline.py", "tests/test_stages.py",
         *(f"{package}/{module}" for module in (
-            "__init__.py", "bootstrap.py", "dataset.py", "params.py", "tracking.py",
-            "stages/__init__.py", "stages/prepare.py", "stages/train.py", "stages/evaluate.py",
+            "__init__.py", "bootstrap.py", "contract.py", "dataset.py", "params.py", "tracking.py",
+            "stages/__init__.py", "stages/validate.py", "stages/prepare.py", "stages/train.py", "stages/evaluate.py",
         )),
     }  # fmt: skip
     if answers["ci"] in ("github", "both"):
@@ -123,7 +124,7 @@ def test_no_template_syntax_is_left_in_any_file(baked):
         if path.is_file() and not {".git", "cache", "tmp"} & set(path.relative_to(project).parts):
             text = path.read_text(errors="replace")
             # ${{ ... }} is GitHub Actions' own expression syntax, not Jinja.
-            if re.search(r"(?<!\$)\{\{|\{%|%\}", text):
+            if re.search(r"(?<!\$)\{\{|\{%|\{#", text):
                 leftovers.append(str(path.relative_to(project)))
     assert leftovers == []
 

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from conftest import BIN, bake, mlflow_runs, run, stages_run
 
-STAGES = ["prepare", "train", "evaluate"]
+STAGES = ["validate", "prepare", "train", "evaluate"]
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def test_first_repro_runs_every_stage_in_order(first_repro):
 def test_metrics_are_shown_by_dvc(project):
     shown = json.loads(run(BIN / "dvc", "metrics", "show", "--json", cwd=project).stdout)
     metrics = shown[""]["data"]["metrics/metrics.json"]["data"]
-    assert set(metrics) == {"accuracy", "f1_macro", "roc_auc"}
+    assert set(metrics) == {"accuracy", "balanced_accuracy", "f1_macro", "roc_auc"}
     assert metrics["accuracy"] > 0.85  # the sample is easy: a broken pipeline would not get here
 
 

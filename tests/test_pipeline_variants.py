@@ -14,7 +14,7 @@ def metrics_of(project) -> dict:
 def test_regression_pipeline_reports_regression_metrics_and_plots(tmp_path):
     project = bake(tmp_path, task="regression", model="gradient_boosting", dvc_remote="none")
     output = run(BIN / "dvc", "repro", cwd=project).stdout
-    assert stages_run(output) == ["prepare", "train", "evaluate"]
+    assert stages_run(output) == ["validate", "prepare", "train", "evaluate"]
     metrics = metrics_of(project)
     assert set(metrics) == {"rmse", "mae", "r2"}
     assert metrics["rmse"] >= metrics["mae"] > 0
@@ -28,7 +28,7 @@ def test_same_data_params_and_seed_give_byte_identical_metrics(tmp_path):
     run(BIN / "dvc", "repro", cwd=project)
     first = (project / "metrics" / "metrics.json").read_bytes()
     output = run(BIN / "dvc", "repro", "--force", cwd=project).stdout
-    assert stages_run(output) == ["prepare", "train", "evaluate"]
+    assert stages_run(output) == ["validate", "prepare", "train", "evaluate"]
     assert (project / "metrics" / "metrics.json").read_bytes() == first
     assert len(mlflow_runs(project)) == 2
 
@@ -43,9 +43,9 @@ def user_project(tmp_path_factory, messy_csv):
 
 def test_users_mixed_type_csv_with_gaps_trains_without_edits(user_project):
     output = run(BIN / "dvc", "repro", cwd=user_project).stdout
-    assert stages_run(output) == ["prepare", "train", "evaluate"]
+    assert stages_run(output) == ["validate", "prepare", "train", "evaluate"]
     metrics = metrics_of(user_project)
-    assert set(metrics) == {"accuracy", "f1_macro", "roc_auc"}
+    assert set(metrics) == {"accuracy", "balanced_accuracy", "f1_macro", "roc_auc"}
     assert all(0 <= value <= 1 for value in metrics.values())
     (logged,) = mlflow_runs(user_project)
     assert logged["params"]["data.target"] == "churned"

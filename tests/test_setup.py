@@ -25,7 +25,7 @@ def test_bake_without_dvc_or_sklearn_succeeds_and_make_setup_finishes_it(tmp_pat
     assert run("git", "status", "--porcelain", cwd=project).stdout == ""
     # .venv (Python 3.12) now comes first on PATH inside make: the pipeline and tests run in it.
     output = run("make", "repro", cwd=project).stdout
-    assert stages_run(output) == ["prepare", "train", "evaluate"]
+    assert stages_run(output) == ["validate", "prepare", "train", "evaluate"]
     version = run("make", "--no-print-directory", "-s", "test", "PYTEST_ADDOPTS=-q", cwd=project)
     assert " passed" in version.stdout and "skipped" not in version.stdout
 
@@ -42,6 +42,6 @@ def test_make_setup_repro_and_test_on_python(tmp_path, version):
     assert run("git", "rev-parse", "HEAD", cwd=project).stdout == head
     assert run("git", "status", "--porcelain", cwd=project).stdout == ""
     assert run(project / ".venv" / "bin" / "python", "--version", cwd=project).stdout.startswith(f"Python {version}")
-    assert stages_run(run("make", "repro", cwd=project).stdout) == ["prepare", "train", "evaluate"]
+    assert stages_run(run("make", "repro", cwd=project).stdout) == ["validate", "prepare", "train", "evaluate"]
     result = run("make", "test", cwd=project)
     assert " passed" in result.stdout and "skipped" not in result.stdout

@@ -1,4 +1,4 @@
-"""Set up a fresh copy of this project: git, DVC, the raw data, the DVC remote, a first commit.
+"""Set up a fresh copy of this project: git, DVC, the raw data and its contract, the DVC remote, a first commit.
 
 Safe to run again: every step checks whether it is already done. The cookiecutter hook runs it when
 the project is created, and `make setup` runs it after installing the dependencies.
@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 
 RAW_CSV = Path("data/raw/{{ cookiecutter.__dataset }}.csv")
+SCHEMA = Path("data/schema.yaml")
 REMOTE_URL = "{{ cookiecutter.dvc_remote_url }}"  # empty: no DVC remote
 REMOTE_NAME = "storage"
 
@@ -75,6 +76,10 @@ def main() -> None:
     if not Path(".dvc").exists():
         dvc("init", "--quiet")
     add_raw_data()
+    if RAW_CSV.exists() and not SCHEMA.exists():
+        from {{ cookiecutter.package }} import contract
+
+        contract.main([str(RAW_CSV), str(SCHEMA)])
     if REMOTE_URL and not dvc("remote", "list").stdout.strip():
         dvc("remote", "add", "--default", REMOTE_NAME, REMOTE_URL)
         print(f"bootstrap: DVC remote '{REMOTE_NAME}' -> {REMOTE_URL}")

@@ -17,6 +17,11 @@ import yaml
 
 PARAMS_FILE = Path("params.yaml")
 MODELS = ("random_forest", "gradient_boosting", "linear")
+{%- if cookiecutter.task == 'classification' %}
+GATE_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc")  # higher is better
+{%- else %}
+GATE_METRICS = ("r2",)  # higher is better; rmse and mae are not, so they do not gate
+{%- endif %}
 
 
 class ParamsError(ValueError):
@@ -43,10 +48,18 @@ class Train:
 
 
 @dataclass(frozen=True)
+class Evaluate:
+    primary_metric: str  # one of GATE_METRICS
+    min_primary_metric: float
+    max_latency_ms_per_1000_rows: float
+
+
+@dataclass(frozen=True)
 class Params:
     data: Data
     prepare: Prepare
     train: Train
+    evaluate: Evaluate
 
 
 def load(path: Path = PARAMS_FILE) -> Params:
@@ -58,6 +71,11 @@ def load(path: Path = PARAMS_FILE) -> Params:
         raise ParamsError(f"{path}: prepare.test_size must be between 0 and 1, got {params.prepare.test_size}")
     if params.train.model not in MODELS:
         raise ParamsError(f"{path}: train.model must be one of {', '.join(MODELS)}, got '{params.train.model}'")
+    if params.evaluate.primary_metric not in GATE_METRICS:
+        raise ParamsError(
+            f"{path}: evaluate.primary_metric must be one of {', '.join(GATE_METRICS)}, "
+            f"got '{params.evaluate.primary_metric}'"
+        )
     return params
 
 

@@ -11,7 +11,7 @@ import joblib
 import numpy as np
 import pandas as pd
 {%- if cookiecutter.task == 'classification' %}
-from sklearn.metrics import accuracy_score, f1_score, roc_auc_score, roc_curve
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, roc_auc_score, roc_curve
 from sklearn.preprocessing import label_binarize
 {%- else %}
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
@@ -24,13 +24,15 @@ DECIMALS = 6  # metrics are rounded so that reruns and diffs compare cleanly
 {% if cookiecutter.task == 'classification' %}
 
 def compute_metrics(actual: pd.Series, predicted: np.ndarray, probabilities: np.ndarray, classes: np.ndarray) -> dict:
-    """Accuracy, macro F1 (every class counts the same) and ROC AUC (one-vs-rest when multiclass)."""
+    """Accuracy; balanced accuracy and macro F1, where every class counts the same however rare it is;
+    ROC AUC (one-vs-rest when multiclass)."""
     if len(classes) == 2:
         roc_auc = roc_auc_score(actual == classes[1], probabilities[:, 1])
     else:
         roc_auc = roc_auc_score(actual, probabilities, multi_class="ovr", labels=classes)
     return {
         "accuracy": accuracy_score(actual, predicted),
+        "balanced_accuracy": balanced_accuracy_score(actual, predicted),
         "f1_macro": f1_score(actual, predicted, average="macro"),
         "roc_auc": roc_auc,
     }

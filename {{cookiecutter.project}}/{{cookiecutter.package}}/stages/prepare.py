@@ -1,6 +1,8 @@
 """Prepare: drop rows without a target, then split the raw CSV into train and test Parquet files.
 
-Usage: python -m {{ cookiecutter.package }}.stages.prepare RAW_CSV OUT_DIR
+The CSV is read through the data contract (contract.read_typed), which the validate stage checked.
+
+Usage: python -m {{ cookiecutter.package }}.stages.prepare RAW_CSV SCHEMA_YAML OUT_DIR
 """
 
 import sys
@@ -9,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from {{ cookiecutter.package }} import params
+from {{ cookiecutter.package }} import contract, params
 
 
 def split(table: pd.DataFrame, target: str, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -32,11 +34,11 @@ def drop_missing_target(table: pd.DataFrame, target: str) -> pd.DataFrame:
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
+    if len(args) != 3:
         sys.exit(__doc__)
-    raw_csv, out_dir = Path(args[0]), Path(args[1])
+    raw_csv, schema_file, out_dir = (Path(arg) for arg in args)
     p = params.load()
-    table = pd.read_csv(raw_csv)
+    table = contract.read_typed(raw_csv, contract.load(schema_file))
     if p.data.target not in table.columns:
         sys.exit(
             f"{raw_csv}: no target column '{p.data.target}' (params.yaml data.target); "

@@ -24,6 +24,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from {{ cookiecutter.package }} import params
 from {{ cookiecutter.package }}.dataset import read_features_target
 
+MAX_CATEGORIES = 30  # per text column, see make_preprocessing
 ESTIMATORS = {
 {%- if cookiecutter.task == 'classification' %}
     "random_forest": RandomForestClassifier,
@@ -53,11 +54,16 @@ def make_estimator(model: str, hyperparams: dict[str, Any], seed: int) -> Any:
 
 
 def make_preprocessing() -> ColumnTransformer:
-    """Numbers: fill gaps with the median, then scale. Everything else: fill, then one-hot encode."""
+    """Numbers: fill gaps with the median, then scale. Everything else: fill, then one-hot encode.
+
+    A column with no value at all is dropped by its imputer. Only the MAX_CATEGORIES - 1 most frequent
+    values of a text column get a column of their own; the rest, and values first seen at predict
+    time, share one "infrequent" column, so an ID-like or free-text column cannot blow up the model.
+    """
     numeric = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
     categorical = make_pipeline(
         SimpleImputer(strategy="most_frequent"),
-        OneHotEncoder(handle_unknown="ignore"),  # a category first seen at predict time is all zeros
+        OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=MAX_CATEGORIES, sparse_output=False),
     )
     return ColumnTransformer(
         [

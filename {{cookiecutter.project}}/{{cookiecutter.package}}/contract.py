@@ -1,0 +1,133 @@
+"""The data contract: what the raw CSV must look like, kept in data/schema.yaml (in git).
+
+`make schema` infers it from the data at hand; edit it to tighten or loosen a rule. The validate stage
+checks the raw data against it (with pandera), and prepare reads the CSV through it, so every stage
+sees the same column types:
+- a `number` column holds numbers; the tokens in MISSING_TOKENS are gaps, any other text is an error;
+- a `category` column is read as text, even when its values look like numbers (zip codes, codes);
+- `max_missing` is the largest fraction of gaps a column may have.
+
+Usage: python -m {{ cookiecutter.package }}.contract RAW_CSV SCHEMA_YAML   (infer the contract, overwrite)
+"""
+
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from {{ cookiecutter.package }} import params
+
+MISSING_TOKENS = ["", "NA", "N/A", "n/a", "na", "NaN", "nan", "null", "NULL", "None", "?", "-"]
+MAX_LISTED_CATEGORIES = 50  # a text column with more distinct values accepts any value
+HEADER = """\
+# Data contract for {source}, inferred by `make schema` from {rows} rows. The validate stage
+# checks the raw data against it: edit a rule to tighten or loosen it, or run `make schema` again.
+# number: min/max inclusive; category: the accepted values (null: any); max_missing: fraction of gaps.
+"""
+
+
+def load(path: Path | str) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as file:
+        return yaml.safe_load(file)
+
+
+def read_csv(path: Path | str) -> pd.DataFrame:
+    """The CSV as written, with the usual gap tokens read as missing; nothing coerced yet."""
+    return pd.read_csv(path, na_values=MISSING_TOKENS, keep_default_na=False, dtype=str)
+
+
+def non_numbers(values: pd.Series) -> pd.Series:
+    """The values of a column that are present but are not numbers."""
+    return values[pd.to_numeric(values, errors="coerce").isna() & values.notna()]
+
+
+def apply_types(table: pd.DataFrame, contract: dict[str, Any]) -> pd.DataFrame:
+    """Numbers as floats and everything else as text, as the contract says{% if cookiecutter.task == 'classification' %} (class labels are text too){% endif %}."""
+    typed = table.copy()
+    for name, rule in contract["columns"].items():
+        if name in typed.columns and rule["type"] == "number":
+            typed[name] = pd.to_numeric(typed[name], errors="coerce")
+{%- if cookiecutter.task == 'regression' %}
+    target = contract["target"]["column"]
+    if target in typed.columns:
+        typed[target] = pd.to_numeric(typed[target], errors="coerce")
+{%- endif %}
+    return typed
+
+
+def read_typed(path: Path | str, contract: dict[str, Any]) -> pd.DataFrame:
+    """The CSV with the contract's types: what the prepare stage splits."""
+    return apply_types(read_csv(path), contract)
+
+
+def infer(table: pd.DataFrame, target: str) -> dict[str, Any]:
+    """A contract that the given table satisfies: observed ranges, categories and gap fractions."""
+    columns = {}
+    for name in table.columns.drop(target):
+        values = table[name]
+        numbers = pd.to_numeric(values, errors="coerce")
+        max_missing = math.ceil(values.isna().mean() * 100) / 100  # rounded up to whole percents
+        if values.notna().any() and non_numbers(values).empty:
+            columns[name] = {
+                "type": "number",
+                "min": _plain(numbers.min()),
+                "max": _plain(numbers.max()),
+                "max_missing": max_missing,
+            }
+        else:
+            distinct = sorted(values.dropna().unique().tolist())
+            listed = distinct if 0 < len(distinct) <= MAX_LISTED_CATEGORIES else None
+            columns[name] = {"type": "category", "categories": listed, "max_missing": max_missing}
+{%- if cookiecutter.task == 'classification' %}
+    classes = sorted(table[target].dropna().unique().tolist())
+    return {"target": {"column": target, "classes": classes}, "columns": columns}
+{%- else %}
+    numbers = pd.to_numeric(table[target], errors="coerce")
+    target_rule = {"column": target, "min": _plain(numbers.min()), "max": _plain(numbers.max())}
+    return {"target": target_rule, "columns": columns}
+{%- endif %}
+
+
+def id_like_columns(table: pd.DataFrame, contract: dict[str, Any]) -> list[str]:
+    """Text columns where every value is different: IDs, which a model can only memorise."""
+    return [
+        name
+        for name, rule in contract["columns"].items()
+        if rule["type"] == "category" and len(table) > 20 and table[name].nunique() == len(table)
+    ]
+
+
+def write(contract: dict[str, Any], path: Path | str, source: Path | str, rows: int) -> None:
+    text = yaml.safe_dump(contract, sort_keys=False, default_flow_style=None, width=120, allow_unicode=True)
+    Path(path).write_text(HEADER.format(source=source, rows=rows) + text, encoding="utf-8")
+
+
+def _plain(value: Any) -> float | int | None:
+    """A numpy number as a plain int or float for YAML; None for NaN."""
+    if pd.isna(value):
+        return None
+    value = float(value)
+    return int(value) if value.is_integer() else value
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        sys.exit(__doc__)
+    raw_csv, schema_file = Path(args[0]), Path(args[1])
+    target = params.load().data.target
+    table = read_csv(raw_csv)
+    if target not in table.columns:
+        sys.exit(f"{raw_csv}: no target column '{target}' (params.yaml data.target)")
+    contract = infer(table, target)
+    write(contract, schema_file, raw_csv, len(table))
+    print(f"contract: {len(contract['columns'])} columns of {raw_csv} -> {schema_file}")
+    for name in id_like_columns(table, contract):
+        print(f"contract: '{name}' has a different value in every row (an ID?): add it to data.drop_columns")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""Validate: check the raw CSV against the data contract before anything is trained on it.
+
+Writes a report either way; on any problem, prints one line per problem (file, column, what, how many)
+and exits 1, so `dvc repro` stops here and the previous model and metrics stay as they are.
+
+Usage: python -m {{ cookiecutter.package }}.stages.validate RAW_CSV SCHEMA_YAML REPORT_JSON
+"""
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pandera.pandas as pa
+
+from {{ cookiecutter.package }} import contract
+
+EXAMPLES = 3  # offending values quoted per problem
+
+
+def pandera_schema(rules: dict[str, Any]) -> pa.DataFrameSchema:
+    """The contract as a pandera schema, for a table already typed by contract.apply_types."""
+    columns = {}
+    for name, rule in rules["columns"].items():
+        checks = [max_missing_check(rule["max_missing"])]
+        if rule["type"] == "number" and rule["min"] is not None:
+            checks.append(pa.Check.in_range(rule["min"], rule["max"]))
+        if rule["type"] == "category" and rule["categories"] is not None:
+            checks.append(pa.Check.isin(rule["categories"]))
+        columns[name] = pa.Column(checks=checks, nullable=True)
+    target = rules["target"]
+{%- if cookiecutter.task == 'classification' %}
+    columns[target["column"]] = pa.Column(checks=[pa.Check.isin(target["classes"])], nullable=True)
+{%- else %}
+    columns[target["column"]] = pa.Column(checks=[pa.Check.in_range(target["min"], target["max"])], nullable=True)
+{%- endif %}
+    return pa.DataFrameSchema(columns, strict=True)
+
+
+def max_missing_check(limit: float) -> pa.Check:
+    """At most `limit` of the column's values may be gaps (pandera's nullable is all or nothing)."""
+    return pa.Check(
+        lambda values: values.isna().mean() <= limit, element_wise=False, ignore_na=False, name=f"max_missing {limit}"
+    )
+
+
+def describe(column: str | None, check: str, failures: pd.Series, table: pd.DataFrame) -> str:
+    """One pandera failure group as a sentence a person can act on."""
+    examples = ", ".join(repr(value) for value in failures.drop_duplicates().head(EXAMPLES))
+    if check == "column_in_dataframe":
+        return f"missing column '{failures.iloc[0]}' (the contract data/schema.yaml requires it)"
+    if check == "column_in_schema":
+        return f"column '{failures.iloc[0]}' is not in the contract: run `make schema` to accept it, or remove it"
+    if check.startswith("max_missing"):
+        limit = float(check.split()[1])
+        gaps = int(table[column].isna().sum())
+        share = gaps / len(table)
+        return f"column '{column}': {gaps} missing values ({share:.0%}), the contract allows at most {limit:.0%}"
+    if check.startswith("in_range"):
+        bounds = check.removeprefix("in_range")
+        return f"column '{column}': {len(failures)} values outside [{bounds.strip('()')}] (e.g. {examples})"
+    if check.startswith("isin"):
+        return f"column '{column}': {len(failures)} values not among the contract's categories (e.g. {examples})"
+    return f"column '{column}': {len(failures)} values fail {check} (e.g. {examples})"
+
+
+def find_problems(table: pd.DataFrame, rules: dict[str, Any]) -> list[str]:
+    """Every way the raw table breaks the contract, as sentences (empty when it keeps it)."""
+    if table.empty:
+        return ["no data rows (only a header?)"]
+    problems = [
+        f"column '{name}': {len(bad)} values are not numbers (e.g. {', '.join(map(repr, bad.unique()[:EXAMPLES]))})"
+        for name, rule in rules["columns"].items()
+        if rule["type"] == "number" and name in table.columns and not (bad := contract.non_numbers(table[name])).empty
+    ]
+    if problems:
+        return problems  # range checks on text would only repeat these
+    typed = contract.apply_types(table, rules)
+    try:
+        pandera_schema(rules).validate(typed, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        cases = errors.failure_cases
+        for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
+            problems.append(describe(None if pd.isna(column) else column, check, group["failure_case"], typed))
+    problems += target_problems(typed[rules["target"]["column"]]) if rules["target"]["column"] in typed else []
+    return problems
+
+
+def target_problems(target: pd.Series) -> list[str]:
+    present = target.dropna()
+    if present.empty:
+        return [f"target '{target.name}': no row has a value"]
+{%- if cookiecutter.task == 'classification' %}
+    counts = present.value_counts()
+    if len(counts) == 1:
+        return [f"target '{target.name}': a single class '{counts.index[0]}' in every row, nothing to learn"]
+    return [
+        f"target '{target.name}': class '{label}' has {count} row; the stratified split needs at least 2 per class"
+        for label, count in counts.items()
+        if count < 2
+    ]
+{%- else %}
+    return []
+{%- endif %}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 3:
+        sys.exit(__doc__)
+    raw_csv, schema_file, report_file = (Path(arg) for arg in args)
+    rules = contract.load(schema_file)
+    try:
+        table = contract.read_csv(raw_csv)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
+        table, problems = None, [f"not a readable CSV file ({type(error).__name__}: {str(error).splitlines()[0]})"]
+    else:
+        problems = find_problems(table, rules)
+    target = rules["target"]["column"]
+    report = {
+        "file": str(raw_csv),
+        "rows": 0 if table is None else len(table),
+        "rows_without_target": int(table[target].isna().sum()) if table is not None and target in table else 0,
+        "problems": problems,
+    }
+    report_file.parent.mkdir(parents=True, exist_ok=True)
+    report_file.write_text(json.dumps(report, indent=2) + "\n")
+    if problems:
+        print("\n".join(f"{raw_csv}: {problem}" for problem in problems), file=sys.stderr)
+        sys.exit(f"validate: {len(problems)} problem(s) with {raw_csv}; the previous model and metrics are unchanged")
+    rows, without_target = report["rows"], report["rows_without_target"]
+    print(f"validate: {rows} rows of {raw_csv} keep the contract; {without_target} have no target")
+
+
+if __name__ == "__main__":
+    main()
