@@ -129,6 +129,11 @@ def check_remote(answers):
             f"dvc_remote_url: '{url}' is not a directory path; a local remote needs one "
             f"(e.g. ../{answers['project']}-dvc-storage or /mnt/shared/dvc)."
         )
+    elif kind == "local" and not Path(os.path.expanduser(url)).is_absolute() and not url.startswith(".."):
+        yield (
+            f"dvc_remote_url: '{url}' is inside the project; a local remote must be outside it "
+            f"(e.g. ../{answers['project']}-dvc-storage or an absolute path)."
+        )
     elif kind == "s3" and not S3_URL.match(url):
         yield (
             f"dvc_remote_url: '{url}' is not an S3 URL; an s3 remote needs "

@@ -1,5 +1,6 @@
 """Shared helpers: bake the template with real cookiecutter, run real commands in the result."""
 
+import contextlib
 import json
 import os
 import re
@@ -7,6 +8,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -126,3 +128,178 @@ def find_python(version: str) -> str | None:
         if probe.returncode == 0 and probe.stdout.strip() == version:
             return str(candidate)
     return None
+
+
+# --- DVC remotes: a real S3 endpoint served locally, and a scan for committed credentials ---------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class S3Endpoint:
+    """A running moto server that checks credentials like S3: only the key it issued is accepted."""
+
+    region = "us-east-1"
+
+    def __init__(self, url: str, access_key_id: str, secret_access_key: str, home: Path):
+        self.url, self.access_key_id, self.secret_access_key = url, access_key_id, secret_access_key
+        self.home = home  # holds no AWS config: the developer's own profiles stay out of the tests
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        """tool_env with this endpoint's credentials, as a CI secret or `export` would provide them."""
+        env = tool_env(
+            AWS_ACCESS_KEY_ID=self.access_key_id,
+            AWS_SECRET_ACCESS_KEY=self.secret_access_key,
+            AWS_DEFAULT_REGION=self.region,
+            AWS_CONFIG_FILE=str(self.home / "config"),
+            AWS_SHARED_CREDENTIALS_FILE=str(self.home / "credentials"),
+            AWS_EC2_METADATA_DISABLED="true",  # no credentials found must fail at once, not probe for a VM
+        )
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+            env.pop(name, None)
+        env.update(overrides)
+        return env
+
+    @property
+    def secrets(self) -> tuple[str, str]:
+        return self.access_key_id, self.secret_access_key
+
+    def client(self):
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            region_name=self.region,
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+        )
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory) -> S3Endpoint:
+    """`moto_server` on a free port, with one IAM user's key; requests signed otherwise are refused."""
+    import urllib.request
+
+    import boto3
+
+    home = tmp_path_factory.mktemp("moto")
+    url = f"http://127.0.0.1:{free_port()}"
+    with open(home / "moto_server.log", "w") as log:
+        server = subprocess.Popen(
+            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", url.rsplit(":", 1)[1]], stdout=log, stderr=log
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/moto-api/", timeout=2).close()
+                break
+            except OSError:
+                assert server.poll() is None, (home / "moto_server.log").read_text()
+                assert time.monotonic() < deadline, "moto_server did not answer within 60 s"
+                time.sleep(0.1)
+        # Until authentication is switched on, moto accepts any request: issue the one valid key.
+        iam = boto3.client("iam", endpoint_url=url, region_name="us-east-1", aws_access_key_id="setup",
+                           aws_secret_access_key="setup")  # fmt: skip
+        iam.create_user(UserName="dvc")
+        iam.put_user_policy(
+            UserName="dvc",
+            PolicyName="everything",
+            PolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+            ),
+        )
+        key = iam.create_access_key(UserName="dvc")["AccessKey"]
+        switch_on = urllib.request.Request(
+            f"{url}/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "text/plain"}
+        )
+        urllib.request.urlopen(switch_on, timeout=10).close()
+        yield S3Endpoint(url, key["AccessKeyId"], key["SecretAccessKey"], home)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+# What a credential looks like in a file; the values a test used are searched for verbatim as well.
+CREDENTIAL_PATTERNS = {
+    "an AWS access key id": re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),
+    "a credential setting": re.compile(
+        r"^\s*(aws_)?(access_key_id|secret_access_key|session_token|password|key_secret|client_secret)\s*=",
+        re.IGNORECASE | re.MULTILINE,
+    ),
+    "a user and password in a URL": re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@'\"]+:[^/\s@'\"]+@", re.IGNORECASE),
+    "a private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+}
+MACHINE_LOCAL_FILES = {".dvc/config.local", ".env", ".aws/credentials", ".aws/config"}
+
+
+def scan_for_credentials(project: Path, secrets: tuple[str, ...] = ()) -> list[str]:
+    """Every place git tracks a credential: files in the work tree and every blob of every ref.
+
+    Returns one line per finding ("<where>: <what>"); empty means clean. History counts because a
+    secret committed once and removed later is still in every clone.
+    """
+    findings = []
+
+    def check(where: str, path: str, text: str) -> None:
+        if path in MACHINE_LOCAL_FILES or path.endswith("/config.local"):
+            findings.append(f"{where}: a machine-local file is tracked")
+        for secret in filter(None, secrets):
+            if secret in text:
+                findings.append(f"{where}: holds the secret {secret[:4]}...")
+        for what, pattern in CREDENTIAL_PATTERNS.items():
+            if match := pattern.search(text):
+                findings.append(f"{where}: {what} ({match.group(0).strip()[:24]}...)")
+
+    tracked = run("git", "ls-files", "-z", cwd=project).stdout.split("\0")
+    for path in filter(None, tracked):
+        file = project / path
+        if file.is_file():
+            check(path, path, file.read_text(errors="replace"))
+    objects = run("git", "rev-list", "--all", "--objects", cwd=project).stdout.splitlines()
+    blobs = {}
+    for line in objects:
+        sha, _, path = line.partition(" ")
+        if path:
+            blobs.setdefault(sha, path)
+    if blobs:
+        listing = subprocess.run(
+            ["git", "cat-file", "--batch"],
+            input="\n".join(blobs).encode(),
+            cwd=project,
+            capture_output=True,
+            check=True,
+        ).stdout
+        position = 0
+        while position < len(listing):
+            header_end = listing.index(b"\n", position)
+            sha, kind, size = listing[position:header_end].decode().split()
+            body = listing[header_end + 1 : header_end + 1 + int(size)]
+            position = header_end + 1 + int(size) + 1
+            if kind == "blob":
+                check(f"{blobs[sha]} (in history, blob {sha[:8]})", blobs[sha], body.decode(errors="replace"))
+    return findings
+
+
+@contextlib.contextmanager
+def wall_time(label: str):
+    """Print how long the block took (visible with `pytest -s`), for the notes on each workflow."""
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        print(f"\n[wall time] {label}: {time.monotonic() - start:.1f} s", flush=True)

@@ -54,6 +54,7 @@ BAD_ANSWERS = {
     "s3 remote without s3 URL": (["dvc_remote=s3", "dvc_remote_url=http://bucket"], "dvc_remote_url: 'http://bucket' is not an S3 URL"),
     "s3 bucket name too short": (["dvc_remote=s3", "dvc_remote_url=s3://b/x"], "dvc_remote_url:"),
     "local remote with an S3 URL": (["dvc_remote=local", "dvc_remote_url=s3://bucket/x"], "dvc_remote_url:"),
+    "local remote inside the project": (["dvc_remote_url=storage"], "dvc_remote_url: 'storage' is inside the project"),
     "URL while remote is none": (["dvc_remote=none", "dvc_remote_url=/srv/dvc"], "dvc_remote_url: '/srv/dvc' is set but dvc_remote is none"),
     "credentials in the remote URL": (["dvc_remote=s3", "dvc_remote_url=s3://AKIAKEY:secret@bucket/x"], "dvc_remote_url: holds a user and password"),
     "MLflow file store": (["mlflow_tracking_uri=./mlruns"], "mlflow_tracking_uri: './mlruns' is not a tracking server"),

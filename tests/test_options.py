@@ -7,7 +7,7 @@ import tomllib
 
 import pytest
 import yaml
-from conftest import BIN, DEFAULTS, bake, rendered_answers, run, write_messy_csv
+from conftest import BIN, DEFAULTS, bake, rendered_answers, run, scan_for_credentials, write_messy_csv
 
 CHOICES = DEFAULTS["_choices"]
 # Keys later issues and users rely on (issue: template foundation).
@@ -210,3 +210,8 @@ def test_raw_data_is_tracked_by_dvc_not_git(baked):
     assert run("git", "check-ignore", "-q", csv.relative_to(project), cwd=project, check=False).returncode == 0
     header = csv.read_text().splitlines()[0].split(",")
     assert answers["target"] in header
+
+
+def test_no_tracked_file_holds_a_credential(baked):
+    _, project = baked
+    assert scan_for_credentials(project) == []

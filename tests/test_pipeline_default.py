@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 import yaml
-from conftest import BIN, bake, mlflow_runs, run, stages_run
+from conftest import BIN, bake, mlflow_runs, run, scan_for_credentials, stages_run
 
 STAGES = ["validate", "prepare", "train", "evaluate"]
 
@@ -33,6 +33,10 @@ def project_copy(project, tmp_path):
 
 def test_first_repro_runs_every_stage_in_order(first_repro):
     assert stages_run(first_repro[1]) == STAGES
+
+
+def test_no_tracked_file_holds_a_credential_after_repro_and_commit(project):
+    assert scan_for_credentials(project) == []
 
 
 def test_metrics_are_shown_by_dvc(project):
