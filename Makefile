@@ -28,8 +28,31 @@ demo: $(VENV)/.installed
 	@echo "Baked project: $(DEMO_DIR)/my-ml-project (MLflow store: mlflow.db there; browse with: make mlflow-ui)"
 
 ## Run the whole test suite (bakes every option value, runs the real pipelines)
-test: $(VENV)/.installed
+test: $(VENV)/.installed container-tools
 	pytest -n auto --dist loadfile
+
+# What tests/test_container.py needs to build and run the baked Dockerfile without a Docker engine or a
+# registry (podman with runc; mmdebstrap builds the base image from Debian's packages).
+CONTAINER_PACKAGES := podman runc uidmap slirp4netns fuse-overlayfs mmdebstrap
+
+## Install podman and mmdebstrap with apt-get when missing (root only; never fails, says why it did not)
+container-tools:
+	@missing=""; for package in $(CONTAINER_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$package 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$package"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+		echo "container-tools: not installing$$missing (needs root and apt-get): the container test will skip"; exit 0; \
+	fi; \
+	echo "container-tools: apt-get install$$missing"; \
+	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } >/dev/null \
+		|| echo "container-tools: apt-get could not install$$missing: the container test will skip"
+
+## Benchmark /predict against `mlflow models serve` on the same model (writes benchmarks/results.json)
+bench-serving: $(VENV)/.installed
+	python benchmarks/serving.py
+
+.PHONY: container-tools bench-serving
 
 ## Check the template's own Python (hooks, tests) with ruff
 lint: $(VENV)/.installed

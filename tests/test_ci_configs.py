@@ -174,10 +174,12 @@ def test_github_workflow_has_test_and_pipeline_jobs_with_least_privilege(baked, 
     assert set(workflow[True]) == {"pull_request", "push"} and workflow[True]["push"] == {"branches": ["main"]}
     assert workflow["permissions"] in ({}, {"contents": "read"})
     assert workflow["concurrency"]["group"] == "${{ github.workflow }}-${{ github.ref }}"
-    assert set(workflow["jobs"]) == {"test", "pipeline"}
+    # docker=yes (the default) adds the image job (tests/test_ci_image.py): the only one that may write packages.
+    assert set(workflow["jobs"]) == {"test", "pipeline", "image"}
     assert workflow["jobs"]["pipeline"]["needs"] == "test"
     for name, job in workflow["jobs"].items():
-        assert set(job["permissions"]) <= {"contents"}, f"job {name} asks for {job['permissions']}"
+        allowed = {"contents", "packages"} if name == "image" else {"contents"}
+        assert set(job["permissions"]) <= allowed, f"job {name} asks for {job['permissions']}"
         for step in job["steps"]:
             if step.get("uses", "").startswith("actions/checkout@"):
                 assert step["with"]["persist-credentials"] is False, f"job {name}: {step}"
@@ -197,7 +199,7 @@ def test_actions_are_pinned_to_a_commit_with_the_release_in_a_comment(baked, rem
 @pytest.mark.parametrize("remote", REMOTE_ANSWERS)
 def test_gitlab_config_has_test_and_pipeline_jobs_for_merge_requests_and_default_branch(baked, remote):
     config = load(baked(remote) / GITLAB_CI)
-    assert config["stages"] == ["test", "pipeline"]
+    assert config["stages"] == ["test", "pipeline", "image"]  # image: docker=yes, tests/test_ci_image.py
     assert config["test"]["stage"] == "test" and config["pipeline"]["stage"] == "pipeline"
     assert config["pipeline"]["needs"] == ["test"]
     for job in ("test", "pipeline"):

@@ -1,9 +1,12 @@
+import asyncio
 import hashlib
 import json
 import warnings
 
 import joblib
+import numpy as np
 import pytest
+from fastapi.exceptions import RequestValidationError
 
 from {{ cookiecutter.package }} import params, serve
 from {{ cookiecutter.package }}.stages import train
@@ -95,6 +98,23 @@ def test_bad_field_is_refused_naming_it(client, record, field):
     assert f"'{field}'" in error["msg"]
 
 
+@pytest.mark.parametrize("value", ["inf", "-Infinity", "nan", 10**400], ids=["inf", "minus-inf", "nan", "huge-int"])
+def test_number_that_is_not_finite_is_refused_naming_it(client, value):
+    response = predict(client, [RECORDS[0], {**RECORDS[0], "income": value}])
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "records", 1, "income"]
+    assert "finite number" in error["msg"]
+
+
+def test_number_too_large_for_the_model_is_a_client_error_not_a_crash(client):
+    response = predict(client, [{**RECORDS[0], "income": 1e308}])
+    # Trees compute in float32 and refuse it (422); other models may still answer with a finite value.
+    assert response.status_code in (200, 422), response.text
+    if response.status_code == 422:
+        assert "range of the training data" in response.json()["detail"][0]["msg"]
+
+
 def test_empty_batch_is_refused(client):
     response = predict(client, [])
     assert response.status_code == 422
@@ -112,3 +132,41 @@ def test_metadata_lists_the_features_and_metrics(client, model_file):
     assert body["features"] == {"age": "number", "income": "number", "city": "category", "constant": "number"}
     assert body["metrics"] == METRICS
     assert body["model_path"] == str(model_file)
+
+
+def test_concurrent_requests_share_one_model_call_and_each_gets_its_own_answer(model_file, tmp_path):
+    model = serve.load_model(model_file, tmp_path / "no-metrics.json")
+    single = [serve.to_frame([record], model) for record in RECORDS]
+    # The scaler refuses an infinite number: this request fails inside the model call.
+    refused = serve.to_frame(RECORDS[:1], model).assign(income=float("inf"))
+    calls = []
+
+    def answer(frames):
+        """What the Batcher answers each frame sent at once, and the sizes of the model calls it made."""
+
+        def method(frame):
+            calls.append(len(frame))
+            return model.batcher.method(frame)
+
+        batcher = serve.Batcher(method)
+
+        async def send():
+            runner = asyncio.create_task(batcher.run())
+            try:
+                return await asyncio.gather(*map(batcher.predict, frames), return_exceptions=True)
+            finally:
+                runner.cancel()
+
+        calls.clear()
+        return asyncio.run(send())
+
+    answers = answer(single)
+    assert calls == [len(RECORDS)]
+    for frame, result in zip(single, answers, strict=True):
+        np.testing.assert_allclose(result, model.batcher.method(frame))
+
+    answers = answer([single[0], refused, single[1]])
+    assert calls == [3, 1, 1, 1]  # the shared call failed: then one call per request
+    assert isinstance(answers[1], RequestValidationError)
+    np.testing.assert_allclose(answers[0], model.batcher.method(single[0]))
+    np.testing.assert_allclose(answers[2], model.batcher.method(single[1]))

@@ -1,0 +1,55 @@
+"""benchmarks/serving.py keeps working: its quick mode, on a trained default project, serves the model
+with our app and with `mlflow models serve`, measures both, and merges its results into an existing
+results file without touching the other benchmarks' keys. Speed is not asserted: only that every figure
+is there and positive (the numbers of the real run are in benchmarks/README.md)."""
+
+import json
+
+import pytest
+from conftest import BIN, TEMPLATE, bake, run
+
+pytestmark = pytest.mark.slow
+
+OTHER_BENCHMARK = {"P3_pipeline": {"noop_repro_ratio": 1.1}}
+STATS = {"requests_per_s", "rows_per_s", "p50_ms", "p99_ms", "wall_s"}
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """(results file, printed output) of one quick run."""
+    workdir = tmp_path_factory.mktemp("bench-serving")
+    project = bake(workdir)
+    run(BIN / "dvc", "repro", cwd=project)
+    results = workdir / "results.json"
+    results.write_text(json.dumps(OTHER_BENCHMARK))
+    script = TEMPLATE / "benchmarks" / "serving.py"
+    output = run(BIN / "python", script, "--quick", "--project", project, "--results", results, cwd=workdir)
+    return json.loads(results.read_text()), output.stdout
+
+
+def test_quick_run_measures_both_servers_for_1_and_100_rows(quick_run):
+    results, _ = quick_run
+    serving = results["P5_serving"]
+    assert serving["mode"] == "quick" and serving["requests"] > 0 and serving["concurrency"] > 0
+    assert set(serving["batches"]) == {"1", "100"}
+    for case in serving["batches"].values():
+        for server in ("ours", "mlflow"):
+            assert set(case[server]) == STATS
+            assert all(value > 0 for value in case[server].values()), case[server]
+        assert case["throughput_ratio"] > 0 and case["p50_ratio"] > 0
+        ratio = case["ours"]["requests_per_s"] / case["mlflow"]["requests_per_s"]
+        assert case["throughput_ratio"] == pytest.approx(ratio, abs=0.01)
+    assert serving["mlflow_model_uri"].startswith("models:/")
+
+
+def test_results_keep_the_other_benchmarks_keys(quick_run):
+    results, _ = quick_run
+    assert results["P3_pipeline"] == OTHER_BENCHMARK["P3_pipeline"]
+
+
+def test_table_prints_every_case_and_the_ratio(quick_run):
+    _, printed = quick_run
+    assert printed.count("throughput ours/mlflow") == 2
+    for batch in ("1", "100"):
+        assert any(line.split()[:2] == [batch, "ours"] for line in printed.splitlines()), printed
+        assert any(line.split()[:2] == [batch, "mlflow"] for line in printed.splitlines()), printed

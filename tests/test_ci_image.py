@@ -1,0 +1,160 @@
+"""The image jobs of the baked CI (docker=yes): after the pipeline trained a model, build the serving
+image, smoke-test /health and /predict, and push it tagged with the commit SHA from the default branch
+only (GHCR on GitHub, the project's registry on GitLab); with no model in CI they say why and stay green.
+
+The linters (schema, zizmor, actionlint) run on these files in test_ci_configs.py; the smoke-test script
+itself runs against the real image in test_container.py.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import BIN, bake, run
+
+WORKFLOW = Path(".github/workflows/ci.yml")
+GITLAB_CI = Path(".gitlab-ci.yml")
+BAKES = {
+    "s3": {"dvc_remote": "s3", "dvc_remote_url": "s3://my-bucket/dvc"},
+    "local": {"dvc_remote": "local"},
+    "s3-no-docker": {"dvc_remote": "s3", "dvc_remote_url": "s3://my-bucket/dvc", "docker": "no"},
+}
+SMOKE = re.compile(r"<<'PYTHON'\n(.*?)\n\s*PYTHON\n", re.DOTALL)
+
+
+@pytest.fixture(scope="module")
+def baked(tmp_path_factory):
+    projects = {}
+
+    def project(name: str) -> Path:
+        if name not in projects:
+            projects[name] = bake(tmp_path_factory.mktemp(f"ci-image-{name}"), ci="both", **BAKES[name])
+        return projects[name]
+
+    return project
+
+
+def load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def step(job: dict, name: str) -> dict:
+    return next(step for step in job["steps"] if step.get("name", "").startswith(name))
+
+
+def uses(job: dict, action: str) -> dict:
+    return next(step for step in job["steps"] if step.get("uses", "").startswith(f"actions/{action}@"))
+
+
+def stand_ins(directory: Path, *tools: str) -> tuple[dict, Path]:
+    """(env, calls file): tools on PATH that only record that they were called, and fail."""
+    bin_dir = directory / "bin"
+    bin_dir.mkdir()
+    calls = directory / "calls"
+    for tool in tools:
+        (bin_dir / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> "{calls}"\nexit 1\n')
+        (bin_dir / tool).chmod(0o755)
+    return {"PATH": f"{bin_dir}:/usr/bin:/bin"}, calls
+
+
+def test_github_image_job_builds_the_model_the_pipeline_job_trained(baked):
+    jobs = load(baked("s3") / WORKFLOW)["jobs"]
+    pipeline, image = jobs["pipeline"], jobs["image"]
+    assert pipeline["outputs"] == {"model": "${{ steps.remote.outputs.ready }}"}
+    upload = uses(pipeline, "upload-artifact")
+    assert upload["if"] == "steps.remote.outputs.ready == 'true'"
+    assert upload["with"]["path"].split() == ["models/model.joblib", "metrics/"]
+    assert image["needs"] == "pipeline" and image["if"] == "needs.pipeline.outputs.model == 'true'"
+    assert uses(image, "download-artifact")["with"]["name"] == upload["with"]["name"]
+    build = step(image, "Build")["run"]
+    assert 'image="ghcr.io/${GITHUB_REPOSITORY,,}:$GITHUB_SHA"' in build and "docker build" in build
+
+
+def test_github_image_job_alone_can_write_packages_and_pushes_only_from_the_default_branch(baked):
+    jobs = load(baked("s3") / WORKFLOW)["jobs"]
+    assert jobs["image"]["permissions"] == {"contents": "read", "packages": "write"}
+    assert all("packages" not in job["permissions"] for name, job in jobs.items() if name != "image")
+    push = step(jobs["image"], "Push")
+    assert push["if"] == "github.event_name == 'push' && github.ref_name == github.event.repository.default_branch"
+    assert push["env"]["REGISTRY_TOKEN"] == "${{ github.token }}"  # never pasted into the script
+    assert 'docker login ghcr.io --username "$REGISTRY_USER" --password-stdin' in push["run"]
+    assert 'docker push "$IMAGE"' in push["run"]
+    # Only the push step logs in or pushes.
+    others = [s.get("run", "") for s in jobs["image"]["steps"] if s is not push]
+    assert not any(re.search(r"docker (login|push)", script) for script in others)
+
+
+def test_gitlab_build_image_job_takes_the_pipeline_model_and_pushes_only_from_the_default_branch(baked):
+    config = load(baked("s3") / GITLAB_CI)
+    assert config["stages"] == ["test", "pipeline", "image"]
+    assert config["pipeline"]["artifacts"]["paths"] == ["models/model.joblib", "metrics/"]
+    job = config["build-image"]
+    assert job["stage"] == "image" and job["needs"] == ["pipeline"]
+    assert job["variables"]["IMAGE"] == "$CI_REGISTRY_IMAGE:$CI_COMMIT_SHA"
+    script = "\n".join(job["script"])
+    (push,) = [line for line in job["script"] if "docker push" in line]
+    assert push.startswith('if [ "$CI_COMMIT_BRANCH" = "$CI_DEFAULT_BRANCH" ]; then')
+    assert 'docker login --username "$CI_REGISTRY_USER" --password-stdin "$CI_REGISTRY"' in push
+    assert script.count("docker login") == 1 and script.count("docker push") == 1
+
+
+def test_both_platforms_run_the_same_smoke_test(baked):
+    project = baked("s3")
+    github = step(load(project / WORKFLOW)["jobs"]["image"], "Smoke-test")["run"]
+    gitlab = "\n".join(load(project / GITLAB_CI)["build-image"]["script"])
+    (github_smoke,), (gitlab_smoke,) = SMOKE.findall(github), SMOKE.findall(gitlab)
+    assert github_smoke == gitlab_smoke
+    assert "/health" in github_smoke and "/predict" in github_smoke
+
+
+@pytest.mark.parametrize("remote", ["s3", "local"])
+def test_gitlab_image_job_script_passes_shellcheck(baked, remote, tmp_path):
+    # The docker:cli image runs scripts with a POSIX sh, not bash.
+    script = tmp_path / "build-image.sh"
+    script.write_text("\n".join(load(baked(remote) / GITLAB_CI)["build-image"]["script"]) + "\n")
+    result = run(BIN / "shellcheck", "-s", "sh", script, cwd=tmp_path, check=False)
+    assert result.returncode == 0, result.stdout
+
+
+def test_gitlab_image_job_without_a_model_says_so_and_stays_green(baked, tmp_path):
+    """The pipeline job stops early without credentials, so no model arrives: no docker call, exit 0."""
+    env, calls = stand_ins(tmp_path, "docker")
+    script = "\n".join(load(baked("s3") / GITLAB_CI)["build-image"]["script"])
+    result = run("sh", "-e", "-c", script, cwd=tmp_path, env=env, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Image not built" in result.stdout
+    assert not calls.exists(), calls.read_text()
+
+
+def test_without_an_s3_remote_the_image_jobs_explain_and_stay_green(baked, tmp_path):
+    project = baked("local")
+    env, calls = stand_ins(tmp_path, "docker")
+    image = load(project / WORKFLOW)["jobs"]["image"]
+    assert image["permissions"] == {}
+    summary = tmp_path / "summary.md"
+    github = run(
+        "bash", "-e", "-c", image["steps"][0]["run"], cwd=tmp_path, env=env | {"GITHUB_STEP_SUMMARY": str(summary)}
+    )
+    assert github.returncode == 0 and "Image not built" in summary.read_text()
+    gitlab = run("sh", "-e", "-c", "\n".join(load(project / GITLAB_CI)["build-image"]["script"]), cwd=tmp_path, env=env)
+    assert "Image not built" in gitlab.stdout
+    assert not calls.exists()
+
+
+def test_docker_no_bakes_no_image_job(baked):
+    project = baked("s3-no-docker")
+    workflow = load(project / WORKFLOW)
+    assert set(workflow["jobs"]) == {"test", "pipeline"} and "outputs" not in workflow["jobs"]["pipeline"]
+    assert "artifact" not in (project / WORKFLOW).read_text()
+    config = load(project / GITLAB_CI)
+    assert config["stages"] == ["test", "pipeline"] and "build-image" not in config
+    assert "artifacts" not in config["pipeline"]
+
+
+def test_readme_says_how_to_roll_back(baked):
+    readme = (baked("s3") / "README.md").read_text()
+    serving = readme.split("## Serving", 1)[1].split("\n## ", 1)[0]
+    assert "ghcr.io/" in serving and "$CI_REGISTRY_IMAGE" in serving
+    assert "roll back" in serving.lower() and "<sha>" in serving.lower()
+    assert "## Serving" not in (baked("s3-no-docker") / "README.md").read_text()

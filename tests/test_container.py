@@ -1,0 +1,301 @@
+"""The baked project's real Dockerfile, built and run as a team would after `dvc repro`: the image
+answers /health and /predict, its HEALTHCHECK passes, the app runs as uid 10001, and a code edit
+rebuilds without reinstalling the dependencies.
+
+There is no Docker engine and no reachable registry here, so this uses podman (rootful) and a base
+image made from Debian's packages with mmdebstrap, per shared/notes/containers.md. `make test` installs
+podman and mmdebstrap first (`make container-tools`); the only skip is a machine where they cannot be
+installed (not root, or no apt-get). Run with `-s` to see the build times and the image size.
+"""
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import resource
+import shutil
+import socket
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+import yaml
+from conftest import BIN, TEMPLATE, bake, run, tool_env
+
+pytestmark = pytest.mark.slow
+
+PACKAGES = "podman runc uidmap slirp4netns fuse-overlayfs mmdebstrap"
+# podman's default runtime, crun, refuses hosts whose cgroups are "hybrid" (v1 plus a v2 mount) like
+# this one; runc works. Given as flags, so no file under /etc/containers is written.
+RUNTIME = ("--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "file")
+# The base image's tarball is built once per machine; a lock keeps two test runs from building it twice.
+BASE_LOCK = Path("/tmp/template-tests-podman-base.lock")
+BASE_CACHE = "localhost/debian-python:{codename}"
+UID = 10001  # the Dockerfile's USER
+RECORDS_SENT = 5
+
+
+def podman(*args: str | Path, check: bool = True, timeout: int = 900):
+    return run("podman", *RUNTIME, *args, cwd=TEMPLATE, check=check, timeout=timeout)
+
+
+def ulimits() -> list[str]:
+    """As root, podman asks for more open files and processes than the hard limits let a process raise
+    to, and the container fails to start (`setrlimit ... Operation not permitted`): ask for the hard
+    limits instead; processes at most 32768, which is what podman's own process gets here."""
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    nproc = resource.getrlimit(resource.RLIMIT_NPROC)[1]
+    nproc = 32768 if nproc == resource.RLIM_INFINITY else min(nproc, 32768)
+    limits = [] if nofile == resource.RLIM_INFINITY else ["--ulimit", f"nofile={nofile}:{nofile}"]
+    return [*limits, "--ulimit", f"nproc={nproc}:{nproc}"]
+
+
+def image_exists(name: str) -> bool:
+    return podman("image", "exists", name, check=False).returncode == 0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def os_release() -> dict[str, str]:
+    lines = Path("/etc/os-release").read_text().splitlines()
+    return {key: value.strip('"') for key, _, value in (line.partition("=") for line in lines) if value}
+
+
+def apt_sources() -> list[str]:
+    """The host's apt sources, so mmdebstrap uses the mirror this machine can reach."""
+    for path in (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list")):
+        if path.exists() and path.read_text().strip():
+            return [str(path)]
+    return []
+
+
+@pytest.fixture(scope="session")
+def podman_ready():
+    """podman installed (by `make container-tools` when it can) and working, or a skip that says why."""
+    if os.geteuid() != 0:
+        pytest.skip(
+            "needs root: this test runs rootful podman and mmdebstrap (rootless podman needs subuid/subgid "
+            f"setup it does not do); run it as root, with `apt-get install {PACKAGES}` or `make container-tools`"
+        )
+    if shutil.which("podman") is None or shutil.which("mmdebstrap") is None:
+        run("make", "container-tools", cwd=TEMPLATE, check=False)
+    if shutil.which("podman") is None or shutil.which("mmdebstrap") is None:
+        pytest.skip(f"podman or mmdebstrap missing and apt-get could not install them: apt-get install {PACKAGES}")
+    podman("info")
+
+
+def ensure_base_image(version: str, workdir: Path) -> str:
+    """localhost/python:<version>-slim, made once from Debian's packages: the Dockerfile's FROM resolves
+    to it with --pull=never. Debian's python3 is not <version> (bookworm has 3.11): the same image is
+    tagged for every version asked for, so the build and the app run on Debian's Python. The pipeline
+    and the baked tests run on the real versions elsewhere; this test is about the image."""
+    image = f"localhost/python:{version}-slim"
+    with BASE_LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if image_exists(image):
+            return image
+        codename = os_release().get("VERSION_CODENAME", "bookworm")
+        base = BASE_CACHE.format(codename=codename)
+        if not image_exists(base):
+            start = time.perf_counter()
+            tarball = workdir / "base.tar"
+            hooks = ['ln -sf python3 "$1/usr/bin/python"', 'rm -f "$1"/usr/lib/python3*/EXTERNALLY-MANAGED']
+            # Where HTTPS goes through a proxy with its own CA (as here), pip in the image needs that CA too.
+            if list(Path("/usr/local/share/ca-certificates").glob("*.crt")):
+                hooks.append(
+                    'cp /usr/local/share/ca-certificates/*.crt "$1/usr/local/share/ca-certificates/"'
+                    ' && chroot "$1" update-ca-certificates'
+                )
+            run(
+                "mmdebstrap",
+                "--variant=minbase",
+                "--include=python3,python3-venv,python3-pip,ca-certificates",
+                "--dpkgopt=path-exclude=/usr/share/doc/*",
+                "--dpkgopt=path-exclude=/usr/share/man/*",
+                "--dpkgopt=path-exclude=/usr/share/locale/*",
+                "--dpkgopt=path-include=/usr/share/locale/locale.alias",
+                *(f"--customize-hook={hook}" for hook in hooks),
+                codename,
+                tarball,
+                *apt_sources(),
+                cwd=workdir,
+            )
+            podman(
+                "import",
+                "--change",
+                "ENV LANG=C.UTF-8",
+                "--change",
+                "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "--change",
+                'CMD ["python3"]',
+                tarball,
+                base,
+            )
+            tarball.unlink()
+            print(f"\n[container] base image {base} made with mmdebstrap in {time.perf_counter() - start:.1f} s")
+        podman("tag", base, image)
+    return image
+
+
+def build(project: Path, tag: str, *flags: str) -> tuple[float, str]:
+    """(seconds, output) of `podman build`. --pull=never: no registry is asked for the base image.
+    --format docker: the OCI format would drop the HEALTHCHECK."""
+    start = time.perf_counter()
+    result = podman("build", "--pull=never", "--format", "docker", *flags, "-t", tag, project)
+    return time.perf_counter() - start, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="session")
+def trained_project(tmp_path_factory):
+    project = bake(tmp_path_factory.mktemp("container"))
+    run(BIN / "dvc", "repro", cwd=project)
+    return project
+
+
+@pytest.fixture(scope="session")
+def built(podman_ready, trained_project, tmp_path_factory):
+    """The image built cold (no layer cache), then again after a code edit; the images are removed after."""
+    dockerfile = (trained_project / "Dockerfile").read_text()
+    python_version = re.search(r"^FROM python:(\S+)-slim", dockerfile, re.MULTILINE)[1]
+    ensure_base_image(python_version, tmp_path_factory.mktemp("base"))
+    before = set(podman("images", "--all", "--quiet", "--no-trunc").stdout.split())
+    tag = f"localhost/template-test-{uuid.uuid4().hex[:8]}:latest"
+    try:
+        cold, _ = build(trained_project, tag, "--no-cache")
+        serve_py = trained_project / "my_ml_project" / "serve.py"
+        serve_py.write_text(serve_py.read_text() + "\n# an edit: only the layers from the code's COPY on rebuild\n")
+        cached, cached_output = build(trained_project, tag)
+        size = int(podman("image", "inspect", "--format", "{{.Size}}", tag).stdout)
+        print(
+            f"\n[container] cold build {cold:.1f} s, rebuild after a code edit {cached:.1f} s, image {size / 1e6:.0f} MB"
+        )
+        yield {"tag": tag, "cached_output": cached_output, "size": size}
+    finally:
+        podman("rmi", "--force", tag, check=False)
+        created = set(podman("images", "--all", "--quiet", "--no-trunc").stdout.split()) - before
+        if created:  # the builder stage's layers, left untagged
+            podman("rmi", "--force", *created, check=False)
+
+
+@pytest.fixture(scope="session")
+def container(built):
+    """The image running as `docker run -p 127.0.0.1:PORT:8000` would; its base URL once /health is up."""
+    name = f"template-test-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    try:
+        podman("run", "--detach", "--name", name, *ulimits(), "--publish", f"127.0.0.1:{port}:8000", built["tag"])
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}/health", timeout=5).status_code == 200:
+                    break
+            state = podman("inspect", "--format", "{{.State.Status}}", name).stdout.strip()
+            if state != "running" or time.monotonic() > deadline:
+                logs = podman("logs", name, check=False)
+                pytest.fail(f"container {state}, /health never answered 200:\n{logs.stdout}{logs.stderr}")
+            time.sleep(0.5)
+        yield {"name": name, "url": url}
+    finally:
+        podman("rm", "--force", "--time", "2", name, check=False)
+
+
+def records(project: Path, count: int) -> list[dict]:
+    """Rows of the project's own raw data as a client would send them: features only, gaps as null."""
+    target = yaml.safe_load((project / "params.yaml").read_text())["data"]["target"]
+    frame = pd.read_csv(next((project / "data" / "raw").glob("*.csv")), nrows=count).drop(columns=target)
+    return json.loads(frame.to_json(orient="records"))
+
+
+def test_health_answers_ok_from_the_container(container):
+    response = httpx.get(f"{container['url']}/health", timeout=10)
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_predict_answers_a_batch_with_the_model_dvc_built(container, trained_project):
+    response = httpx.post(
+        f"{container['url']}/predict", json={"records": records(trained_project, RECORDS_SENT)}, timeout=30
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert len(body["predictions"]) == RECORDS_SENT
+    for probabilities in body["probabilities"]:
+        assert sum(probabilities.values()) == pytest.approx(1, abs=1e-6)
+    lock = yaml.safe_load((trained_project / "dvc.lock").read_text())
+    model_hashes = [
+        out["md5"]
+        for stage in lock["stages"].values()
+        for out in stage.get("outs", [])
+        if out["path"] == "models/model.joblib"
+    ]
+    assert body["model_version"] == hashlib.md5((trained_project / "models/model.joblib").read_bytes()).hexdigest()
+    assert model_hashes == [body["model_version"]]
+
+
+def test_predict_refuses_a_bad_record_with_422(container, trained_project):
+    (record,) = records(trained_project, 1)
+    record[next(iter(record))] = "not a number"
+    response = httpx.post(f"{container['url']}/predict", json={"records": [record]}, timeout=30)
+    assert response.status_code == 422, response.text
+
+
+def test_healthcheck_of_the_image_passes(container):
+    # No systemd here, so podman never runs the HEALTHCHECK by itself: run it once, as the engine would.
+    result = podman("healthcheck", "run", container["name"], check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_app_runs_as_uid_10001_not_root(container):
+    assert podman("exec", container["name"], "id", "-u").stdout.strip() == str(UID)
+    processes = podman("top", container["name"], "user", "args").stdout
+    assert "uvicorn" in processes and "root" not in processes, processes
+
+
+def test_image_holds_the_app_and_model_only_not_the_pipeline_tools(container):
+    listing = podman("exec", container["name"], "ls", "-A", "/app").stdout.split()
+    assert sorted(listing) == ["metrics", "models", "my_ml_project"]
+    probe = "import importlib.util as u; print([m for m in ('dvc', 'mlflow', 'pyarrow') if u.find_spec(m)])"
+    assert podman("exec", container["name"], "python", "-c", probe).stdout.strip() == "[]"
+
+
+def test_code_edit_rebuild_reuses_the_dependency_layer(built):
+    # buildah prints each "[stage] STEP n/m: ...", then "--> Using cache <id>" when it reuses that step's layer.
+    steps = re.split(r"^(?:\[\d+/\d+\] )?STEP \d+/\d+: ", built["cached_output"], flags=re.MULTILINE)[1:]
+    install = [step for step in steps if step.startswith("RUN") and "pip install" in step]
+    assert install and all("Using cache" in step for step in install), built["cached_output"][-3000:]
+    code = [step for step in steps if step.startswith("COPY my_ml_project/")]
+    assert code and "Using cache" not in code[0], built["cached_output"][-3000:]
+
+
+def test_ci_smoke_test_step_passes_against_the_image(built, tmp_path):
+    """The generated CI's smoke-test step (GitHub's; GitLab runs the same script), with podman as docker."""
+    project = bake(tmp_path / "ci", ci="github", dvc_remote="s3", dvc_remote_url="s3://my-bucket/dvc")
+    workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())
+    smoke = next(step for step in workflow["jobs"]["image"]["steps"] if step.get("name", "").startswith("Smoke"))
+    shim = tmp_path / "bin" / "docker"
+    shim.parent.mkdir()
+    limits = " ".join(ulimits())
+    shim.write_text(
+        f'#!/bin/sh\nif [ "$1" = run ]; then shift; set -- run {limits} "$@"; fi\n'
+        f'exec podman {" ".join(RUNTIME)} "$@"\n'
+    )
+    shim.chmod(0o755)
+    env = tool_env(IMAGE=built["tag"])
+    env["PATH"] = f"{shim.parent}:{env['PATH']}"
+    try:
+        result = run("bash", "-e", "-c", smoke["run"], cwd=tmp_path, env=env, check=False, timeout=300)
+    finally:
+        podman("rm", "--force", "smoke", check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert '/health: {"status":"ok"}' in result.stdout
+    assert re.search(r'/predict: \{"predictions":\["\w+"\],"probabilities"', result.stdout), result.stdout
