@@ -66,6 +66,18 @@ def bake(output_dir: Path, **answers: str) -> Path:
     )
 
 
+def bake_on_first_use(tmp_path_factory, answers_by_name: dict[str, dict]):
+    """A function name -> project directory that bakes with answers_by_name[name] once, then reuses it."""
+    projects: dict[str, Path] = {}
+
+    def project(name: str) -> Path:
+        if name not in projects:
+            projects[name] = bake(tmp_path_factory.mktemp(f"bake-{name}"), **answers_by_name[name])
+        return projects[name]
+
+    return project
+
+
 def rendered_answers(**answers: str) -> dict:
     """Every answer as cookiecutter renders it for a bake (derived keys such as package filled in)."""
     context = generate_context(str(TEMPLATE / "cookiecutter.json"), extra_context=answers)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BIN, bake, run
+from conftest import BIN, bake, bake_on_first_use, run
 
 WORKFLOW = Path(".github/workflows/ci.yml")
 GITLAB_CI = Path(".gitlab-ci.yml")
@@ -29,15 +29,8 @@ DVC_TRANSFER = re.compile(r"^\s*dvc (pull|push)\b", re.MULTILINE)
 @pytest.fixture(scope="module")
 def baked(tmp_path_factory):
     """baked("s3") -> the project baked with ci=both and that DVC remote; each bake happens once."""
-    projects = {}
-
-    def project(remote: str) -> Path:
-        if remote not in projects:
-            answers = {"ci": "both", "dvc_remote": remote, **REMOTE_ANSWERS[remote]}
-            projects[remote] = bake(tmp_path_factory.mktemp(f"ci-{remote}"), **answers)
-        return projects[remote]
-
-    return project
+    answers = {remote: {"ci": "both", "dvc_remote": remote, **extra} for remote, extra in REMOTE_ANSWERS.items()}
+    return bake_on_first_use(tmp_path_factory, answers)
 
 
 def load(path: Path) -> dict:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BIN, bake, run
+from conftest import BIN, bake_on_first_use, run
 
 WORKFLOW = Path(".github/workflows/ci.yml")
 GITLAB_CI = Path(".gitlab-ci.yml")
@@ -25,14 +25,7 @@ SMOKE = re.compile(r"<<'PYTHON'\n(.*?)\n\s*PYTHON\n", re.DOTALL)
 
 @pytest.fixture(scope="module")
 def baked(tmp_path_factory):
-    projects = {}
-
-    def project(name: str) -> Path:
-        if name not in projects:
-            projects[name] = bake(tmp_path_factory.mktemp(f"ci-image-{name}"), ci="both", **BAKES[name])
-        return projects[name]
-
-    return project
+    return bake_on_first_use(tmp_path_factory, {name: {"ci": "both", **extra} for name, extra in BAKES.items()})
 
 
 def load(path: Path) -> dict:
