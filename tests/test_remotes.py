@@ -335,7 +335,7 @@ def test_credential_scan_finds_keys_written_to_the_tracked_dvc_config(pushed, tm
     assert run("git", "status", "--porcelain", cwd=project).stdout == ""  # --local: untracked, as documented
     assert scan_for_credentials(project, (secret,)) == []
 
-    run(DVC, "remote", "modify", "backup", "access_key_id", "AKIAZZZZZZZZZZZZZZZZ", cwd=project)
+    run(DVC, "remote", "modify", "backup", "access_key_id", "AKIA" + "Z" * 16, cwd=project)
     run(DVC, "remote", "modify", "backup", "secret_access_key", secret, cwd=project)
     commit_all(project, "Oops")
     run(DVC, "remote", "modify", "--unset", "backup", "secret_access_key", cwd=project)

