@@ -52,6 +52,8 @@ class Evaluate:
     primary_metric: str  # one of GATE_METRICS
     min_primary_metric: float
     max_latency_ms_per_1000_rows: float
+    max_regression: float  # CI gate: largest drop of primary_metric against the base branch that still passes
+    promote_margin: float  # `make promote`: how much the candidate must beat the champion by
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,9 @@ def load(path: Path = PARAMS_FILE) -> Params:
             f"{path}: evaluate.primary_metric must be one of {', '.join(GATE_METRICS)}, "
             f"got '{params.evaluate.primary_metric}'"
         )
+    for key in ("max_regression", "promote_margin"):
+        if getattr(params.evaluate, key) < 0:
+            raise ParamsError(f"{path}: evaluate.{key} must be 0 or more, got {getattr(params.evaluate, key)}")
     return params
 
 
