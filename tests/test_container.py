@@ -263,7 +263,7 @@ def test_app_runs_as_uid_10001_not_root(container):
 
 def test_image_holds_the_app_and_model_only_not_the_pipeline_tools(container):
     listing = podman("exec", container["name"], "ls", "-A", "/app").stdout.split()
-    assert sorted(listing) == ["metrics", "models", "my_ml_project"]
+    assert sorted(listing) == ["data", "metrics", "models", "my_ml_project"]
     probe = "import importlib.util as u; print([m for m in ('dvc', 'mlflow', 'pyarrow') if u.find_spec(m)])"
     assert podman("exec", container["name"], "python", "-c", probe).stdout.strip() == "[]"
 

@@ -1,9 +1,13 @@
 """Serve the trained model over HTTP: /health, /predict, /metadata (interactive docs at /docs).
 
-Run locally with `make serve`; the Dockerfile runs the same app. The model is the file DVC produced
-(`dvc repro` or `dvc pull`): MODEL_PATH, default models/model.joblib. Its training metrics come from
-METRICS_PATH, default metrics/metrics.json. Both are read once, when the server starts. Requests that
-arrive together share one model call (Batcher, below): under load that is most of the throughput.
+Run locally with `make serve`; the Dockerfile runs the same app. Read once, when the server starts:
+- the model DVC produced (`dvc repro` or `dvc pull`): MODEL_PATH, default models/model.joblib;
+- the data contract the model was trained under: SCHEMA_PATH, default data/schema.yaml. Every record is
+  checked against it as the validate stage checks the raw data: types, ranges and listed categories;
+- its training metrics, METRICS_PATH (metrics/metrics.json), and where it came from (MLflow run, registry
+  version, git commit), MODEL_INFO_PATH (models/model_info.json): optional, shown by /metadata.
+Requests that arrive together share one model call (Batcher, below): under load that is most of the
+throughput.
 """
 
 import asyncio
@@ -26,6 +30,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from sklearn.pipeline import Pipeline
+
+from {{ cookiecutter.package }} import contract
 
 MAX_RECORDS = 10_000  # per /predict request; send bigger batches in parts
 BATCH_WINDOW_S = 0.002  # how long a lone request waits for others to share its model call
@@ -94,32 +100,47 @@ class LoadedModel:
     path: Path
     version: str  # md5 of the file: the same hash dvc.lock records for it
     features: list[str]  # the training columns, in order
-    numeric: list[str]  # the features the pipeline treats as numbers (the others are categories)
+    rules: dict[str, dict]  # the data contract's rule for every column a client may send
     metrics: dict[str, float]
+    info: dict  # models/model_info.json: MLflow run, registry version, git commit ({} when absent)
     batcher: Batcher
 
 
-def load_model(model_path: Path, metrics_path: Path) -> LoadedModel | None:
-    """Load the pipeline train.py saved, or return None (and log why) when the file is not there."""
-    if not model_path.exists():
-        logger.warning("no model at %s: run `dvc repro` or `dvc pull`, or set MODEL_PATH", model_path)
-        return None
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def load_model(model_path: Path, schema_path: Path, metrics_path: Path, info_path: Path) -> LoadedModel | None:
+    """Load the pipeline train.py saved and the contract it was trained under, or return None (and log why)."""
+    for path, variable in ((model_path, "MODEL_PATH"), (schema_path, "SCHEMA_PATH")):
+        if not path.exists():
+            logger.warning("no %s: run `dvc repro` or `dvc pull`, or set %s", path, variable)
+            return None
     pipeline = joblib.load(model_path)  # a pickle: load only files this project's pipeline wrote
     with model_path.open("rb") as file:
         version = hashlib.file_digest(file, "md5").hexdigest()
-    # Which columns are numbers was decided at training time by train.make_preprocessing().
-    preprocess = pipeline.named_steps["preprocess"]
-    numeric = next(columns for name, _, columns in preprocess.transformers_ if name == "numeric")
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
     features = list(pipeline.feature_names_in_)
+    # Columns the contract lists but the model does not use (data.drop_columns) may be sent; they are ignored.
+    rules = contract.load(schema_path)["columns"]
+    if unknown := [name for name in features if name not in rules]:
+        logger.warning(
+            "%s has no rule for the model's feature '%s': run `make schema`, then `dvc repro`", schema_path, unknown[0]
+        )
+        return None
     batcher = Batcher(pipeline.{{ 'predict_proba' if cookiecutter.task == 'classification' else 'predict' }})
-    return LoadedModel(pipeline, model_path, version, features, list(numeric), metrics, batcher)
+    return LoadedModel(
+        pipeline, model_path, version, features, rules, read_json(metrics_path), read_json(info_path), batcher
+    )
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    model_path = Path(os.environ.get("MODEL_PATH", "models/model.joblib"))
-    model = load_model(model_path, Path(os.environ.get("METRICS_PATH", "metrics/metrics.json")))
+    model = load_model(
+        Path(os.environ.get("MODEL_PATH", "models/model.joblib")),
+        Path(os.environ.get("SCHEMA_PATH", "data/schema.yaml")),
+        Path(os.environ.get("METRICS_PATH", "metrics/metrics.json")),
+        Path(os.environ.get("MODEL_INFO_PATH", "models/model_info.json")),
+    )
     app.state.model = model
     batcher = asyncio.create_task(model.batcher.run()) if model else None
     yield
@@ -161,9 +182,13 @@ class Prediction(BaseModel):
 
 class Metadata(BaseModel):
     model_path: str
-    model_version: str
+    model_version: str  # md5 of the model file, as in dvc.lock
     metrics: dict[str, float]
     features: dict[str, Literal["number", "category"]]
+    git_commit: str | None  # the commit the model was trained from
+    mlflow_run_id: str | None
+    registered_model: str | None  # name and version in the MLflow Model Registry
+    registered_version: str | None
 
 
 def invalid(message: str, *where: int | str) -> RequestValidationError:
@@ -185,28 +210,52 @@ def as_number(value: Value) -> float:
     return number
 
 
+def as_category(value: Value) -> str | None:
+    """A value of a category field as text, as the pipeline read it from the CSV; None for null."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):  # a code sent as a number: 75001
+        return str(value)
+    raise ValueError("must be text")
+
+
+def checked(value: Value, rule: dict) -> float | str | None:
+    """The value in the form the pipeline takes, or ValueError saying which rule of the contract it breaks.
+    A null is a gap, which the pipeline imputes (max_missing is a rule for whole datasets, not a record)."""
+    if rule["type"] == "number":
+        try:
+            number = as_number(value)
+        except ValueError:
+            raise ValueError("must be a finite number") from None
+        low, high = rule.get("min"), rule.get("max")
+        if (low is not None and number < low) or (high is not None and number > high):
+            raise ValueError(f"must be between {low} and {high} (data/schema.yaml)")
+        return number
+    text = as_category(value)
+    if text is not None and rule.get("categories") is not None and text not in rule["categories"]:
+        raise ValueError(f"must be one of {', '.join(map(str, rule['categories']))} (data/schema.yaml)")
+    return text
+
+
 def to_frame(records: list[dict[str, Value]], model: LoadedModel) -> pd.DataFrame:
-    """The records as the table the pipeline was trained on; refuse missing, unknown or non-numeric fields."""
+    """The records as the table the pipeline was trained on; refuse missing or unknown fields and values
+    the data contract does not allow, naming the record and the field."""
     if not records:
         raise invalid("records is empty: send at least one record")
     if len(records) > MAX_RECORDS:
         raise HTTPException(413, f"{len(records)} records: send at most {MAX_RECORDS} per request")
-    expected = set(model.features)
+    columns: dict[str, list] = {name: [] for name in model.features}
     for index, record in enumerate(records):
         if missing := [name for name in model.features if name not in record]:
             raise invalid(f"missing field '{missing[0]}' (send null for an unknown value)", index, missing[0])
-        if unknown := sorted(record.keys() - expected):
+        if unknown := sorted(record.keys() - model.rules.keys()):
             features = ", ".join(model.features)
             raise invalid(f"unknown field '{unknown[0]}'; the model's features are: {features}", index, unknown[0])
-    columns = {name: [record[name] for record in records] for name in model.features}
-    for name in model.numeric:
-        numbers = []
-        for index, value in enumerate(columns[name]):
+        for name in model.features:
             try:
-                numbers.append(as_number(value))
-            except ValueError:
-                raise invalid(f"field '{name}' must be a finite number, got {value!r}", index, name) from None
-        columns[name] = numbers
+                columns[name].append(checked(record[name], model.rules[name]))
+            except ValueError as error:
+                raise invalid(f"field '{name}' {error}, got {record[name]!r}", index, name) from None
     return pd.DataFrame(columns, columns=model.features)
 
 
@@ -253,10 +302,17 @@ async def predict(request: PredictRequest, model: ModelDep) -> Prediction:
 
 @app.get("/metadata")
 def metadata(model: ModelDep) -> Metadata:
-    """The model file and version, its training metrics, and the feature columns it expects."""
+    """The model file and version, its training metrics, the feature columns it expects, and where it came
+    from: the git commit, MLflow run and registry version (null when models/model_info.json is absent)."""
+    info = model.info
+    version = info.get("model_version")
     return Metadata(
         model_path=str(model.path),
         model_version=model.version,
         metrics=model.metrics,
-        features={name: "number" if name in model.numeric else "category" for name in model.features},
+        features={name: model.rules[name]["type"] for name in model.features},
+        git_commit=info.get("git_commit"),
+        mlflow_run_id=info.get("run_id"),
+        registered_model=info.get("model_name"),
+        registered_version=None if version is None else str(version),
     )
