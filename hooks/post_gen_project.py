@@ -3,6 +3,11 @@
 All real setup (git, DVC, data, remote, first commit) lives in the project's own
 `{{ cookiecutter.package }}/bootstrap.py`, which `make setup` runs too. This hook only runs it when its
 tools are importable here; under pipx or uvx they are not, and the hook says how to finish.
+
+Under cruft the hook stops after pruning: `cruft update` and `cruft diff` render the template into
+throw-away directories to diff two versions, and a git repository or DVC cache there would enter
+that diff. `cruft create` also writes `.cruft.json` only after this hook, so the first commit made
+later by `make setup` is the one that includes it.
 """
 
 import importlib.util
@@ -17,6 +22,8 @@ DATA_PATH = r"""{{ cookiecutter.data_path | replace('"', '') }}""".strip()
 RAW_CSV = Path("data/raw/{{ cookiecutter.__dataset }}.csv")
 CI = "{{ cookiecutter.ci }}"
 DOCKER = "{{ cookiecutter.docker }}"
+# cruft (create, update, diff) adds the template commit it renders to the context; cookiecutter never does.
+CRUFT_COMMIT = "{{ cookiecutter['_commit'] if '_commit' in cookiecutter else '' }}"
 
 UNSELECTED = {
     ".github": CI not in ("github", "both"),
@@ -46,6 +53,10 @@ def copy_user_data():
         source = Path(os.path.expanduser(DATA_PATH))
         if not source.is_absolute():
             source = Path(os.environ.get("PWD", ".")) / source
+        if CRUFT_COMMIT and not source.is_file():
+            # `cruft update` re-renders on any machine; data/ is the team's and never part of its diff.
+            print(f"cruft: {source} is not here, so {RAW_CSV} was not copied (bootstrap asks for it).")
+            return
         RAW_CSV.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, RAW_CSV)
 
@@ -53,6 +64,12 @@ def copy_user_data():
 def main():
     remove_unselected()
     copy_user_data()
+    if CRUFT_COMMIT:
+        print(
+            f"\ncruft: git, DVC and the data are not set up in {Path.cwd().name}/. For a new project, "
+            f"finish with:  cd {Path.cwd().name} && make setup  (its first commit includes .cruft.json)\n"
+        )
+        return
     subprocess.run(["git", "init", "--quiet", "--initial-branch=main"], check=True)
     missing = [name for name in BOOTSTRAP_NEEDS if importlib.util.find_spec(name) is None]
     if missing:

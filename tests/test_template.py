@@ -31,3 +31,12 @@ def test_every_declared_option_is_used():
 def test_hooks_and_tests_pass_ruff():
     run(BIN / "ruff", "check", "hooks", "tests", cwd=TEMPLATE)
     run(BIN / "ruff", "format", "--check", "hooks", "tests", cwd=TEMPLATE)
+
+
+def test_changelog_latest_version_is_the_template_version():
+    """CHANGELOG.md's newest release is the version cookiecutter.json declares (and bakes into the README)."""
+    changelog = (TEMPLATE / "CHANGELOG.md").read_text()
+    releases = re.findall(r"^## \[(\d+\.\d+\.\d+)\] - \d{4}-\d{2}-\d{2}$", changelog, re.MULTILINE)
+    assert releases, "CHANGELOG.md has no '## [x.y.z] - YYYY-MM-DD' heading"
+    assert releases[0] == DEFAULTS["__template_version"]
+    assert "{{ cookiecutter.__template_version }}" in (TEMPLATE / "{{cookiecutter.project}}" / "README.md").read_text()
