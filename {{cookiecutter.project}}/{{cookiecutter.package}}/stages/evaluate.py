@@ -1,6 +1,9 @@
-"""Evaluate: score the model on the held-out rows, write metrics and plot data, log the run to MLflow.
+"""Evaluate: score the model on the held-out rows, log the run to MLflow, write metrics, plot data and
+MODEL_INFO_JSON (which run and registered model version this model is).
 
-Usage: python -m {{ cookiecutter.package }}.stages.evaluate MODEL_FILE TEST_PARQUET METRICS_JSON PLOTS_DIR
+Usage: python -m {{ cookiecutter.package }}.stages.evaluate MODEL_FILE TEST_PARQUET RAW_CSV METRICS_JSON PLOTS_DIR
+       MODEL_INFO_JSON
+RAW_CSV is read only for its md5, the data version that MLflow records with the run.
 """
 
 import json
@@ -84,29 +87,43 @@ def evaluate(model, features: pd.DataFrame, actual: pd.Series) -> tuple[dict, di
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 4:
+    if len(args) != 6:
         sys.exit(__doc__)
-    model_file, test_file, metrics_file, plots_dir = (Path(arg) for arg in args)
+    model_file, test_file, raw_file, metrics_file, plots_dir, info_file = (Path(arg) for arg in args)
     p = params.load()
     model = joblib.load(model_file)
     features, actual = read_features_target(test_file, p.data)
     metrics, plots = evaluate(model, features, actual)
     metrics = {name: round(float(value), DECIMALS) for name, value in metrics.items()}
+    print(f"evaluate: {json.dumps(metrics)}")
+    metrics_text = json.dumps(metrics, indent=2, sort_keys=True) + "\n"
+    plot_texts = {name: table.to_csv(index=False) for name, table in plots.items()}
+
+    # Log first, write after: when MLflow fails, no output is left that claims a run which does not exist.
+    lineage = tracking.lineage(raw_file, model_file)
+    try:
+        run = tracking.log_run(
+            params=params.as_flat_dict(p),
+            metrics=metrics,
+            model=model,
+            test_data=features.assign(**{p.data.target: actual}),
+            target=p.data.target,
+            test_file=test_file,
+            dataset_name=f"{raw_file.stem}-{test_file.stem}",
+            tags=lineage,
+            artifacts={metrics_file.name: metrics_text, **plot_texts},
+        )
+    except tracking.TrackingError as error:
+        sys.exit(f"evaluate: {error} (no output was changed; run `dvc repro` again when it works)")
 
     metrics_file.parent.mkdir(parents=True, exist_ok=True)
-    metrics_file.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    metrics_file.write_text(metrics_text)
     plots_dir.mkdir(parents=True, exist_ok=True)
-    for name, table in plots.items():
-        table.to_csv(plots_dir / name, index=False)
-    print(f"evaluate: {json.dumps(metrics)}")
-
-    tracking.log_run(
-        params=params.as_flat_dict(p),
-        metrics=metrics,
-        model=model,
-        input_example=features.head(5),
-        artifacts=[metrics_file, *(plots_dir / name for name in plots)],
-    )
+    for name, text in plot_texts.items():
+        (plots_dir / name).write_text(text)
+    # Lineage from the project's side: which run and registered version this model is (serving reports it).
+    info_file.parent.mkdir(parents=True, exist_ok=True)
+    info_file.write_text(json.dumps({**run, **lineage, "metrics": metrics}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,102 @@
+"""What MLflow is told, and when it is not asked at all: none of these tests import MLflow."""
+
+import hashlib
+import http.server
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.package }} import tracking
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def with_password(uri: str) -> str:
+    """The URI with a user and password before the host, built here so no file holds such a URI."""
+    return uri.replace("://", "://" + ":".join(["me", "s3cret"]) + "@", 1)
+
+
+@pytest.mark.parametrize(
+    "uri", ["https://mlflow.example.com/path", "postgresql://db:5432/mlflow", "http://127.0.0.1:5000"]
+)
+def test_credentials_never_leave_the_tracking_uri(uri):
+    assert tracking.without_credentials(with_password(uri)) == uri
+    assert tracking.without_credentials(uri) == uri
+
+
+def test_local_store_uri_is_kept_as_it_is():
+    assert tracking.without_credentials("sqlite:///mlflow.db") == "sqlite:///mlflow.db"
+
+
+def test_unreachable_server_is_named_without_its_password():
+    port = closed_port()
+    with pytest.raises(tracking.TrackingError, match=rf"server http://127\.0\.0\.1:{port} is not reachable") as error:
+        tracking.check_reachable(with_password(f"http://127.0.0.1:{port}"))
+    assert "s3cret" not in str(error.value)
+
+
+def test_a_server_that_answers_with_an_error_status_is_reachable():
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the name http.server calls)
+            self.send_error(404)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        tracking.check_reachable(f"http://127.0.0.1:{server.server_port}")
+    finally:
+        server.shutdown()
+
+
+def test_local_stores_are_not_probed():
+    tracking.check_reachable("sqlite:///does/not/exist/mlflow.db")
+
+
+def git(*args: str, cwd: Path) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_lineage_names_the_commit_and_the_md5_dvc_records(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    git("init", "--quiet", "--initial-branch=lineage", cwd=tmp_path)
+    Path("params.yaml").write_text("seed: 1\n")
+    Path("data.csv").write_text("a,b\n1,2\n")
+    Path("model.joblib").write_bytes(b"model bytes")
+    git("add", "params.yaml", cwd=tmp_path)
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet", "-m", "first", cwd=tmp_path)
+
+    lineage = tracking.lineage(Path("data.csv"), Path("model.joblib"))
+    assert lineage["git_commit"] == git("rev-parse", "HEAD", cwd=tmp_path)
+    assert lineage["git_branch"] == "lineage"
+    assert lineage["git_dirty"] == "false"  # untracked files do not count
+    assert lineage["data_md5"] == hashlib.md5(b"a,b\n1,2\n").hexdigest()
+    assert lineage["model_md5"] == hashlib.md5(b"model bytes").hexdigest()
+
+    Path("params.yaml").write_text("seed: 2\n")
+    assert tracking.lineage(Path("data.csv"), Path("model.joblib"))["git_dirty"] == "true"
+
+
+def test_only_tracking_and_registry_import_mlflow():
+    """`import mlflow` costs seconds: the stages that do not log must not pay for it."""
+    probe = (
+        "import sys\n"
+        "import {{ cookiecutter.package }}.stages.evaluate, {{ cookiecutter.package }}.stages.prepare\n"
+        "import {{ cookiecutter.package }}.stages.train, {{ cookiecutter.package }}.stages.validate\n"
+        "import {{ cookiecutter.package }}.registry, {{ cookiecutter.package }}.tracking\n"
+        "print('mlflow' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
