@@ -13,7 +13,7 @@ $(VENV)/.installed: requirements-dev.txt
 		{ echo "$(PYTHON) is older than 3.11; run: make $(MAKECMDGOALS) PYTHON=python3.12"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet uv || echo "uv unavailable: installing with pip (slower)"
-	if [ -x $(VENV)/bin/uv ]; then $(VENV)/bin/uv pip install --python $(VENV)/bin/python -r requirements-dev.txt; \
+	if [ -x $(VENV)/bin/uv ]; then $(VENV)/bin/uv pip install --compile-bytecode --python $(VENV)/bin/python -r requirements-dev.txt; \
 	else $(VENV)/bin/python -m pip install -r requirements-dev.txt; fi
 	touch $@
 
@@ -28,31 +28,54 @@ demo: $(VENV)/.installed
 	@echo "Baked project: $(DEMO_DIR)/my-ml-project (MLflow store: mlflow.db there; browse with: make mlflow-ui)"
 
 ## Run the whole test suite (bakes every option value, runs the real pipelines)
-test: $(VENV)/.installed container-tools
+test: $(VENV)/.installed system-tools ci-tools
 	pytest -n auto --dist loadfile
 
-# What tests/test_container.py needs to build and run the baked Dockerfile without a Docker engine or a
-# registry (podman with runc; mmdebstrap builds the base image from Debian's packages).
-CONTAINER_PACKAGES := podman runc uidmap slirp4netns fuse-overlayfs mmdebstrap
+# Debian packages the tests need: podman, runc ... mmdebstrap for tests/test_container.py (it builds and
+# runs the baked Dockerfile without a Docker engine or a registry; mmdebstrap builds the base image from
+# Debian's packages), rsync for gitlab-ci-local (it copies the repository into each job's directory),
+# and Node.js with npm when npm is missing (for ci-tools below; gitlab-ci-local 4.73.0 was verified on
+# Node.js 20, Debian 12 ships 18).
+SYSTEM_PACKAGES := podman runc uidmap slirp4netns fuse-overlayfs mmdebstrap rsync
 
-## Install podman and mmdebstrap with apt-get when missing (root only; never fails, says why it did not)
-container-tools:
-	@missing=""; for package in $(CONTAINER_PACKAGES); do \
+## Install podman, mmdebstrap, rsync (and npm) with apt-get when missing (root only; never fails, says why it did not)
+system-tools:
+	@missing=""; for package in $(SYSTEM_PACKAGES); do \
 		dpkg-query -W -f='$${Status}\n' $$package 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$package"; \
 	done; \
+	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
-		echo "container-tools: not installing$$missing (needs root and apt-get): the container test will skip"; exit 0; \
+		echo "system-tools: not installing$$missing (needs root and apt-get): the tests that need them skip or fail saying so"; exit 0; \
 	fi; \
-	echo "container-tools: apt-get install$$missing"; \
+	echo "system-tools: apt-get install$$missing"; \
 	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } >/dev/null \
-		|| echo "container-tools: apt-get could not install$$missing: the container test will skip"
+		|| echo "system-tools: apt-get could not install$$missing: the tests that need them skip or fail saying so"
+
+# Node tools, pinned in ci-tools/package-lock.json: gitlab-ci-local runs the baked .gitlab-ci.yml
+# (tests/test_ci_gitlab_local.py). npm ci writes node_modules/.package-lock.json last.
+ci-tools/node_modules/.package-lock.json: ci-tools/package.json ci-tools/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix ci-tools --no-audit --no-fund; \
+	else echo "ci-tools: npm not found (make system-tools installs it, as root): tests/test_ci_gitlab_local.py will fail"; fi
+
+## Install the pinned Node tools (gitlab-ci-local) into ci-tools/node_modules with npm ci
+ci-tools: system-tools ci-tools/node_modules/.package-lock.json
 
 ## Benchmark /predict against `mlflow models serve` on the same model (writes benchmarks/results.json)
 bench-serving: $(VENV)/.installed
 	python benchmarks/serving.py
 
-.PHONY: container-tools bench-serving
+## All benchmarks at full size vs plain-script baselines (~45 min; results.json, RESULTS.md)
+bench: $(VENV)/.installed
+	python benchmarks/serving.py
+	python benchmarks/pipeline.py
+
+## The benchmarks at smoke size: checks the runners work (writes build/bench-quick.json)
+bench-quick: $(VENV)/.installed
+	python benchmarks/serving.py --quick --results build/bench-quick.json
+	python benchmarks/pipeline.py --quick --results build/bench-quick.json
+
+.PHONY: system-tools ci-tools bench-serving bench bench-quick
 
 ## Check the template's own Python (hooks, tests) with ruff
 lint: $(VENV)/.installed
@@ -65,6 +88,6 @@ clean:
 
 ## List these commands
 help:
-	@awk '/^## /{doc=substr($$0, 4); next} /^[a-z-]+:/{sub(/:.*/, "", $$1); printf "  make %-8s %s\n", $$1, doc; doc=""}' $(MAKEFILE_LIST)
+	@awk '/^## /{doc=substr($$0, 4); next} /^[a-z-]+:/{sub(/:.*/, "", $$1); if (doc) printf "  make %-14s %s\n", $$1, doc; doc=""}' $(MAKEFILE_LIST)
 
 .PHONY: install demo test lint clean help

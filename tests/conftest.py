@@ -1,6 +1,7 @@
 """Shared helpers: bake the template with real cookiecutter, run real commands in the result."""
 
 import contextlib
+import importlib.util
 import json
 import os
 import re
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from cookiecutter.generate import generate_context
 from cookiecutter.main import cookiecutter
 from cookiecutter.prompt import prompt_for_config
@@ -105,6 +107,36 @@ def write_messy_csv(path: Path, rows: int = 240) -> Path:
 @pytest.fixture(scope="session")
 def messy_csv(tmp_path_factory) -> Path:
     return write_messy_csv(tmp_path_factory.mktemp("user-data") / "customers.csv")
+
+
+def set_hyperparams(project: Path, **values) -> dict:
+    """Change train.hyperparams in params.yaml by editing their lines, so its comments stay; return the
+    values they had before."""
+    path = project / "params.yaml"
+    text = path.read_text()
+    before = {}
+    for name, value in values.items():
+        pattern = rf"^(    {name}:) *(.*?)(  #.*)?$"
+        match = re.search(pattern, text, flags=re.MULTILINE)
+        assert match, f"train.hyperparams.{name} not found in {path}"
+        before[name] = yaml.safe_load(match[2])
+        text = re.sub(pattern, rf"\g<1> {json.dumps(value)}\g<3>", text, count=1, flags=re.MULTILINE)
+    path.write_text(text)
+    return before
+
+
+def commit(project: Path, message: str) -> str:
+    """Commit every tracked change; return the new commit's hash."""
+    run("git", "commit", "--quiet", "--all", "--message", message, cwd=project)
+    return run("git", "rev-parse", "HEAD", cwd=project).stdout.strip()
+
+
+def load_comment_api(project: Path):
+    """The baked project's own stand-in for the GitHub and GitLab comment APIs (tests/comment_api.py)."""
+    spec = importlib.util.spec_from_file_location("baked_comment_api", project / "tests" / "comment_api.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.CommentAPI
 
 
 def stages_run(dvc_output: str) -> list[str]:
@@ -315,3 +347,53 @@ def wall_time(label: str):
         yield
     finally:
         print(f"\n[wall time] {label}: {time.monotonic() - start:.1f} s", flush=True)
+
+
+# --- MLflow: a real tracking server (issue: MLflow tracking, registry and lineage) ------------------
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory) -> str:
+    """`mlflow server` on a free port (one worker; SQLite and artifacts in a temp dir); yields its URL.
+
+    It starts worker processes: it runs in a session of its own and is stopped by process group.
+    """
+    import signal
+    import urllib.request
+
+    home = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}", "--artifacts-destination", str(home / "artifacts"),
+    ]  # fmt: skip
+    # Job execution (GenAI jobs) would start seven more processes; tracking and the registry need none.
+    env = tool_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
+    with open(home / "server.log", "w") as log:
+        server = subprocess.Popen(
+            command, cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 180  # ~17 s on an idle machine, ~45 s under load
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            assert server.poll() is None, (home / "server.log").read_text()[-4000:]
+            assert time.monotonic() < deadline, (
+                "mlflow server: no /health within 180 s\n" + (home / "server.log").read_text()[-4000:]
+            )
+            time.sleep(0.5)
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.wait(timeout=20)
+        with contextlib.suppress(ProcessLookupError):  # a worker that outlived the main process, or a hang
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait()

@@ -13,6 +13,8 @@ import yaml
 from conftest import BIN, bake, bake_on_first_use, run
 
 WORKFLOW = Path(".github/workflows/ci.yml")
+RETRAIN = Path(".github/workflows/retrain.yml")
+GITHUB_WORKFLOWS = (WORKFLOW, RETRAIN)
 GITLAB_CI = Path(".gitlab-ci.yml")
 # One bake per DVC remote kind. The s3 bake also asks for a non-default Python, to see it reach both configs.
 REMOTE_ANSWERS = {
@@ -45,15 +47,40 @@ def github_scripts(workflow: dict) -> list[str]:
     return [step["run"] for job in workflow["jobs"] for step in github_steps(workflow, job) if "run" in step]
 
 
+def github_step(workflow: dict, job: str, name: str) -> dict:
+    return next(step for step in github_steps(workflow, job) if step.get("name") == name)
+
+
 def gitlab_script(config: dict, job: str) -> str:
-    """A GitLab job's script lines as the runner executes them: one shell script."""
-    return "\n".join(config[job]["script"])
+    """A GitLab job's script lines as the runner executes them: one shell script (nested lists, which
+    YAML anchors make, are flattened as GitLab does)."""
+
+    def lines(items):
+        for item in items:
+            yield from lines(item) if isinstance(item, list) else [item]
+
+    return "\n".join(lines(config[job]["script"]))
+
+
+def gitlab_extends(config: dict, job: str) -> list[dict]:
+    """The job and the hidden jobs it extends, the job first."""
+    extends = config[job].get("extends", [])
+    return [config[job], *(config[name] for name in ([extends] if isinstance(extends, str) else extends))]
 
 
 def gitlab_rules(config: dict, job: str) -> list[dict]:
     """The job's rules, its own or those of the hidden job it extends."""
-    definition = config[job]
-    return definition.get("rules") or config[definition["extends"]]["rules"]
+    return next(definition["rules"] for definition in gitlab_extends(config, job) if "rules" in definition)
+
+
+GITLAB_JOBS = ("test", "template-check", "pipeline", "retrain")  # build-image: tests/test_ci_image.py
+GITLAB_MERGE_REQUESTS_AND_DEFAULT_BRANCH = [
+    '$CI_PIPELINE_SOURCE == "merge_request_event"',
+    '$CI_PIPELINE_SOURCE == "push" && $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH',
+]
+GITLAB_SCHEDULES = [
+    '($CI_PIPELINE_SOURCE == "schedule" || $CI_PIPELINE_SOURCE == "web") && $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH'
+]
 
 
 def shellcheck(script: str, directory: Path):
@@ -78,9 +105,10 @@ def assert_passed(result, tool: str, path: Path):
 
 
 @pytest.mark.parametrize("remote", REMOTE_ANSWERS)
-def test_github_workflow_matches_the_github_actions_schema(baked, remote):
-    result = check_jsonschema("vendor.github-workflows", WORKFLOW, cwd=baked(remote))
-    assert_passed(result, "check-jsonschema", WORKFLOW)
+def test_github_workflows_match_the_github_actions_schema(baked, remote):
+    for workflow in GITHUB_WORKFLOWS:
+        result = check_jsonschema("vendor.github-workflows", workflow, cwd=baked(remote))
+        assert_passed(result, "check-jsonschema", workflow)
 
 
 @pytest.mark.parametrize("remote", REMOTE_ANSWERS)
@@ -90,21 +118,23 @@ def test_gitlab_config_matches_the_gitlab_ci_schema(baked, remote):
 
 
 @pytest.mark.parametrize("remote", REMOTE_ANSWERS)
-def test_zizmor_finds_nothing_in_the_github_workflow(baked, remote):
+def test_zizmor_finds_nothing_in_the_github_workflows(baked, remote):
     # --offline: the audits that ask GitHub (e.g. whether a SHA belongs to its tag) need a token and network.
-    result = run(BIN / "zizmor", "--offline", WORKFLOW, cwd=baked(remote), check=False)
-    assert_passed(result, "zizmor", WORKFLOW)
+    for workflow in GITHUB_WORKFLOWS:
+        result = run(BIN / "zizmor", "--offline", workflow, cwd=baked(remote), check=False)
+        assert_passed(result, "zizmor", workflow)
 
 
 @pytest.mark.parametrize("remote", REMOTE_ANSWERS)
-def test_actionlint_and_shellcheck_accept_the_github_workflow(baked, remote):
-    assert_passed(actionlint(WORKFLOW, cwd=baked(remote)), "actionlint", WORKFLOW)
+def test_actionlint_and_shellcheck_accept_the_github_workflows(baked, remote):
+    for workflow in GITHUB_WORKFLOWS:
+        assert_passed(actionlint(workflow, cwd=baked(remote)), "actionlint", workflow)
 
 
 @pytest.mark.parametrize("remote", REMOTE_ANSWERS)
 def test_shellcheck_accepts_every_gitlab_job_script(baked, remote, tmp_path):
     config = load(baked(remote) / GITLAB_CI)
-    for job in ("test", "pipeline"):
+    for job in GITLAB_JOBS:
         result = shellcheck(gitlab_script(config, job), tmp_path)
         assert_passed(result, f"shellcheck (job {job})", GITLAB_CI)
 
@@ -134,7 +164,8 @@ def test_linters_reject_a_workflow_with_known_flaws(baked, tmp_path):
 def test_no_jinja_is_left_and_github_expressions_survive_outside_scripts(baked, remote):
     project = baked(remote)
     workflow_text = (project / WORKFLOW).read_text(encoding="utf-8")
-    for path, text in ((WORKFLOW, workflow_text), (GITLAB_CI, (project / GITLAB_CI).read_text(encoding="utf-8"))):
+    for path in (*GITHUB_WORKFLOWS, GITLAB_CI):
+        text = (project / path).read_text(encoding="utf-8")
         leftover = re.findall(r".*(?:\{\{|\{%|\{#|%\}|#\}).*", GITHUB_EXPRESSION.sub("", text))
         assert not leftover, f"Jinja left in {path}: {leftover}"
     expressions = set(GITHUB_EXPRESSION.findall(workflow_text))
@@ -142,7 +173,8 @@ def test_no_jinja_is_left_and_github_expressions_survive_outside_scripts(baked, 
     if remote == "s3":
         assert {"${{ github.base_ref }}", "${{ hashFiles('dvc.lock') }}", *AWS_SECRETS.values()} <= expressions
     # Values reach scripts through env, never pasted into them (script injection).
-    assert not any("${{" in script for script in github_scripts(load(project / WORKFLOW)))
+    for workflow in GITHUB_WORKFLOWS:
+        assert not any("${{" in script for script in github_scripts(load(project / workflow))), workflow
 
 
 @pytest.mark.parametrize("remote", REMOTE_ANSWERS)
@@ -151,11 +183,13 @@ def test_python_version_answer_reaches_both_configs(baked, remote):
     version = REMOTE_ANSWERS[remote].get("python_version", "3.12")
     setups = [
         step["with"]
-        for job in load(project / WORKFLOW)["jobs"].values()
+        for workflow in GITHUB_WORKFLOWS
+        for job in load(project / workflow)["jobs"].values()
         for step in job["steps"]
         if step.get("uses", "").startswith("actions/setup-python@")
     ]
-    assert setups and all(setup["python-version"] == version for setup in setups), setups
+    assert len(setups) == (3 if remote == "s3" else 1), setups  # test, pipeline and retrain jobs with s3
+    assert all(setup["python-version"] == version for setup in setups), setups
     assert load(project / GITLAB_CI)["default"]["image"] == f"python:{version}-slim"
 
 
@@ -168,11 +202,15 @@ def test_github_workflow_has_test_and_pipeline_jobs_with_least_privilege(baked, 
     assert workflow["permissions"] in ({}, {"contents": "read"})
     assert workflow["concurrency"]["group"] == "${{ github.workflow }}-${{ github.ref }}"
     # docker=yes (the default) adds the image job (tests/test_ci_image.py): the only one that may write packages.
-    assert set(workflow["jobs"]) == {"test", "pipeline", "image"}
+    assert set(workflow["jobs"]) == {"test", "template-check", "pipeline", "image"}
     assert workflow["jobs"]["pipeline"]["needs"] == "test"
+    # Only the s3 pipeline posts the report: it alone may write to pull requests.
+    may_write = {"image": {"packages"}, "pipeline": {"pull-requests"} if remote == "s3" else set()}
     for name, job in workflow["jobs"].items():
-        allowed = {"contents", "packages"} if name == "image" else {"contents"}
+        allowed = {"contents"} | may_write.get(name, set())
         assert set(job["permissions"]) <= allowed, f"job {name} asks for {job['permissions']}"
+        assert all(value in ("read", "write") for value in job["permissions"].values())
+        assert job["permissions"].get("contents", "read") == "read", f"job {name} may write the repository"
         for step in job["steps"]:
             if step.get("uses", "").startswith("actions/checkout@"):
                 assert step["with"]["persist-credentials"] is False, f"job {name}: {step}"
@@ -180,9 +218,23 @@ def test_github_workflow_has_test_and_pipeline_jobs_with_least_privilege(baked, 
     assert test_commands == ['pip install -e ".[dev]"', "ruff check .", "ruff format --check .", "pytest"]
 
 
+def test_github_template_check_informs_and_never_blocks(baked, tmp_path):
+    """cruft check needs the template's repository (network): the job may fail without failing the run,
+    and a project without .cruft.json is told how to link it, green (run here with no network tool)."""
+    job = load(baked("local") / WORKFLOW)["jobs"]["template-check"]
+    assert job["continue-on-error"] is True and "needs" not in job and job["permissions"] == {"contents": "read"}
+    script = job["steps"][-1]["run"]
+    assert script.rstrip().endswith("cruft check")
+    summary = tmp_path / "summary.md"
+    result = run(
+        "bash", "-e", "-c", script, cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "GITHUB_STEP_SUMMARY": str(summary)}
+    )
+    assert "no .cruft.json" in result.stdout and "cruft link" in summary.read_text()
+
+
 @pytest.mark.parametrize("remote", REMOTE_ANSWERS)
 def test_actions_are_pinned_to_a_commit_with_the_release_in_a_comment(baked, remote):
-    text = (baked(remote) / WORKFLOW).read_text(encoding="utf-8")
+    text = "".join((baked(remote) / workflow).read_text(encoding="utf-8") for workflow in GITHUB_WORKFLOWS)
     uses = re.findall(r"uses: (.*)", text)
     assert uses
     for line in uses:
@@ -191,16 +243,25 @@ def test_actions_are_pinned_to_a_commit_with_the_release_in_a_comment(baked, rem
 
 @pytest.mark.parametrize("remote", REMOTE_ANSWERS)
 def test_gitlab_config_has_test_and_pipeline_jobs_for_merge_requests_and_default_branch(baked, remote):
+    """Which pipelines run which job is executed in test_ci_gitlab_local.py; here, the exact rules."""
     config = load(baked(remote) / GITLAB_CI)
     assert config["stages"] == ["test", "pipeline", "image"]  # image: docker=yes, tests/test_ci_image.py
-    assert config["test"]["stage"] == "test" and config["pipeline"]["stage"] == "pipeline"
+    jobs = {name for name in config if not name.startswith(".") and "script" in config[name]}
+    assert jobs == {*GITLAB_JOBS, "build-image"}
+    assert config["test"]["stage"] == config["template-check"]["stage"] == "test"
+    assert config["pipeline"]["stage"] == config["retrain"]["stage"] == "pipeline"
     assert config["pipeline"]["needs"] == ["test"]
-    for job in ("test", "pipeline"):
-        conditions = [rule["if"] for rule in gitlab_rules(config, job)]
-        assert conditions == ['$CI_PIPELINE_SOURCE == "merge_request_event"', "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"]
+    for job in ("test", "template-check", "pipeline"):
+        assert [rule["if"] for rule in gitlab_rules(config, job)] == GITLAB_MERGE_REQUESTS_AND_DEFAULT_BRANCH
+    assert [rule["if"] for rule in gitlab_rules(config, "retrain")] == GITLAB_SCHEDULES
+    assert all("when" not in rule for job in GITLAB_JOBS for rule in gitlab_rules(config, job))
+    assert "workflow" not in config  # gitlab-ci-local does not enforce workflow:rules, so none are used
     assert config["test"]["script"] == ['pip install -e ".[dev]"', "ruff check .", "ruff format --check .", "pytest"]
     assert config["variables"]["PIP_CACHE_DIR"] == "$CI_PROJECT_DIR/.cache/pip"
     assert config["test"]["cache"]["paths"] == [".cache/pip"]
+    # The template check informs and never blocks: allowed to fail, and it needs nothing before it.
+    assert config["template-check"]["allow_failure"] is True and config["template-check"]["needs"] == []
+    assert gitlab_script(config, "template-check").endswith("pip install cruft\ncruft check")
 
 
 def test_s3_remote_is_pulled_and_pushed_with_credentials_from_secrets_only(baked):
@@ -222,20 +283,55 @@ def test_s3_remote_is_pulled_and_pushed_with_credentials_from_secrets_only(baked
     ]
     assert all(AWS_SECRETS.get(name) == value for name, value in env_secrets), env_secrets
     assert (project / WORKFLOW).read_text(encoding="utf-8").count("secrets.") == len(env_secrets)
-    diff = next(step for step in steps if "dvc metrics diff" in step.get("run", ""))
-    assert diff["env"] == {"BASE_REF": "${{ github.base_ref }}"}
-    assert 'dvc metrics diff --md "origin/$BASE_REF"' in diff["run"]
-    assert 'dvc params diff --md "origin/$BASE_REF"' in diff["run"] and "$GITHUB_STEP_SUMMARY" in diff["run"]
+    # On a pull request: the plots diff as an artifact, then the report (metrics and params diff, gate, comment).
+    on_pull_requests = "steps.remote.outputs.ready == 'true' && github.event_name == 'pull_request'"
+    plots = github_step(workflow, "pipeline", "Plot against the base branch")
+    assert plots["run"] == 'dvc plots diff --out dvc_plots "origin/$BASE_REF"' and plots["if"] == on_pull_requests
+    upload = github_step(workflow, "pipeline", "Upload the plots")
+    assert upload["with"]["path"] == "dvc_plots/" and upload["with"]["if-no-files-found"] == "error"
+    report = github_step(workflow, "pipeline", "Report and regression gate")
+    assert report["run"] == 'python -m my_ml_project.report "origin/$BASE_REF"' and report["if"] == on_pull_requests
+    assert report["env"] == {"BASE_REF": "${{ github.base_ref }}", "GITHUB_TOKEN": "${{ github.token }}"}
+    names = [step.get("name") for step in steps]
+    assert names.index("Reproduce the pipeline") < names.index("Upload the plots") < names.index(report["name"])
+    # dvc push: only from the default branch, and only with the secrets (a cache-fed run has none).
+    push = github_step(workflow, "pipeline", "Upload data and models")
+    assert "steps.remote.outputs.credentials == 'true'" in push["if"]
+    assert "github.ref_name == github.event.repository.default_branch" in push["if"]
+
+    retrain = load(project / RETRAIN)
+    assert set(retrain[True]) == {"schedule", "workflow_dispatch"} and retrain["permissions"] == {}
+    assert retrain["concurrency"] == {"group": "${{ github.workflow }}", "cancel-in-progress": False}
+    assert retrain["jobs"]["retrain"]["permissions"] == {"contents": "write"}  # pushes the retrain/N branch
+    scripts = "\n".join(github_scripts(retrain))
+    order = ["dvc pull", "my_ml_project.drift", "dvc repro", "my_ml_project.report HEAD", "registry promote",
+             "dvc push", 'push --quiet origin "HEAD:refs/heads/$branch"']  # fmt: skip
+    assert [scripts.index(command) for command in order] == sorted(scripts.index(command) for command in order)
+    for step in github_steps(retrain, "retrain"):
+        secrets = {name: value for name, value in step.get("env", {}).items() if "secrets." in value}
+        assert all(value == f"${{{{ secrets.{name} }}}}" for name, value in secrets.items()), step
+        if DVC_TRANSFER.search(step.get("run", "")):
+            assert AWS_SECRETS.items() <= step["env"].items(), step
 
     config = load(project / GITLAB_CI)
     script = gitlab_script(config, "pipeline")
     assert {match[1] for match in DVC_TRANSFER.finditer(script)} == {"pull", "push"} and "dvc repro" in script
     assert 'git fetch --quiet origin "+refs/heads/$TARGET:refs/remotes/origin/$TARGET"' in script
-    assert 'dvc metrics diff --md "origin/$TARGET"' in script
-    assert config["pipeline"]["variables"]["GIT_DEPTH"] == 0
-    assert {"prefix": "dvc", "files": ["dvc.lock"]} in [cache["key"] for cache in config["pipeline"]["cache"]]
+    assert 'dvc plots diff --out dvc_plots "origin/$TARGET"' in script
+    assert 'python -m my_ml_project.report "origin/$TARGET"' in script  # metrics/params diff, gate, note
+    assert config["pipeline"]["artifacts"]["when"] == "always"  # the report and plots of a failed gate too
+    assert {"reports/", "dvc_plots/"} <= set(config["pipeline"]["artifacts"]["paths"])
+    retrain = gitlab_script(config, "retrain")
+    assert retrain.index("my_ml_project.drift") < retrain.index("dvc repro") < retrain.index("registry promote")
+    assert retrain.index("my_ml_project.report HEAD") < retrain.index("registry promote") < retrain.index("dvc push")
+    for job in ("pipeline", "retrain"):
+        settings = {key: value for definition in gitlab_extends(config, job) for key, value in definition.items()}
+        assert settings["variables"]["GIT_DEPTH"] == 0, job
+        keys = [cache["key"] for cache in settings["cache"]]
+        assert keys == [{"prefix": "pip", "files": ["pyproject.toml"]}, {"prefix": "dvc", "files": ["dvc.lock"]}], job
     # GitLab's credentials are CI/CD variables of the project: the file must not define them.
-    assert "AWS_ACCESS_KEY_ID:" not in (project / GITLAB_CI).read_text(encoding="utf-8")
+    text = (project / GITLAB_CI).read_text(encoding="utf-8")
+    assert "AWS_ACCESS_KEY_ID:" not in text and "GITLAB_REPORT_TOKEN:" not in text and "$CI_JOB_TOKEN" not in text
 
 
 @pytest.mark.parametrize("remote", REMOTE_ANSWERS)
@@ -252,28 +348,62 @@ def test_missing_credentials_or_remote_end_the_pipeline_job_green_with_an_explan
     summary, outputs = tmp_path / "summary.md", tmp_path / "outputs"
     env = {"PATH": f"{stand_ins}:/usr/bin:/bin", "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(outputs)}
 
-    first_step = github_steps(load(project / WORKFLOW), "pipeline")[0]["run"]
-    github = run("bash", "-e", "-c", first_step, cwd=tmp_path, env=env, check=False)
-    assert github.returncode == 0, github.stdout + github.stderr
-    assert "Pipeline not run" in summary.read_text() and "AWS_SECRET_ACCESS_KEY" in summary.read_text()
-    assert not outputs.exists() or "ready=true" not in outputs.read_text()
+    # GitHub: the retrain job's first script, and the pipeline job's without an S3 remote. (The s3 pipeline job
+    # without secrets runs under act in test_ci_github_act.py: it reproduces from CI's cache when it can.)
+    explain = ("Fetch data and models", "Explain why retraining does not run here")
+    first_scripts = {
+        "retrain": next(s["run"] for s in github_steps(load(project / RETRAIN), "retrain") if s.get("name") in explain)
+    }
+    if remote != "s3":
+        first_scripts["pipeline"] = github_steps(load(project / WORKFLOW), "pipeline")[0]["run"]
+    for job, script in first_scripts.items():
+        summary.unlink(missing_ok=True)
+        github = run("bash", "-e", "-c", script, cwd=tmp_path, env=env, check=False)
+        assert github.returncode == 0, github.stdout + github.stderr
+        assert " not run:" in summary.read_text(), job
+        assert "AWS_SECRET_ACCESS_KEY" in summary.read_text() or "S3 remote" in summary.read_text(), job
+        assert not outputs.exists() or "ready=true" not in outputs.read_text()
 
     # GitLab runs a job's script lines as one shell script: all of it must stop before installing.
-    script = gitlab_script(load(project / GITLAB_CI), "pipeline")
-    gitlab = run("bash", "-e", "-c", script, cwd=tmp_path, env=env, check=False)
-    assert gitlab.returncode == 0, gitlab.stdout + gitlab.stderr
-    assert "Pipeline not run" in gitlab.stdout and "AWS_SECRET_ACCESS_KEY" in gitlab.stdout
-    assert not calls.exists(), f"called without credentials: {calls.read_text()}"
+    for job in ("pipeline", "retrain"):
+        script = gitlab_script(load(project / GITLAB_CI), job)
+        gitlab = run("bash", "-e", "-c", script, cwd=tmp_path, env=env, check=False)
+        assert gitlab.returncode == 0, gitlab.stdout + gitlab.stderr
+        assert "not run" in gitlab.stdout, gitlab.stdout
+        assert "AWS_SECRET_ACCESS_KEY" in gitlab.stdout or "S3 remote" in gitlab.stdout, gitlab.stdout
+        assert not calls.exists(), f"{job} called without credentials: {calls.read_text()}"
+
+
+@pytest.mark.parametrize(("drift_exit", "job_exit", "says"), [(0, 0, "No drift"), (2, 2, "")])
+def test_gitlab_retrain_stops_at_the_drift_check_unless_the_data_drifted(baked, tmp_path, drift_exit, job_exit, says):
+    """The retrain job's script with credentials, on stand-ins that record each call: no drift (exit 0) ends
+    the job green before `dvc repro`, a drift error (exit 2) fails it. Drift found (exit 1) is executed,
+    through repro, promote and push, in test_ci_gitlab_local.py."""
+    stand_ins, calls = tmp_path / "bin", tmp_path / "calls"
+    stand_ins.mkdir()
+    for tool in ("apt-get", "pip", "dvc", "git", "python"):
+        drift = f'case "$*" in *my_ml_project.drift*) exit {drift_exit};; esac\n' if tool == "python" else ""
+        (stand_ins / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> "{calls}"\n{drift}exit 0\n')
+        (stand_ins / tool).chmod(0o755)
+    env = {"PATH": f"{stand_ins}:/usr/bin:/bin", "AWS_ACCESS_KEY_ID": "id", "AWS_SECRET_ACCESS_KEY": "secret"}
+    script = gitlab_script(load(baked("s3") / GITLAB_CI), "retrain")
+    result = run("bash", "-e", "-c", script, cwd=tmp_path, env=env, check=False)
+    assert result.returncode == job_exit, result.stdout + result.stderr
+    assert says in result.stdout
+    recorded = calls.read_text().splitlines()
+    assert "dvc pull --allow-missing" in recorded and recorded[-1] == "python -m my_ml_project.drift", recorded
 
 
 @pytest.mark.parametrize("remote", ["local", "none"])
 def test_without_a_remote_ci_can_reach_nothing_pulls_data(baked, remote):
     project = baked(remote)
     workflow = load(project / WORKFLOW)
-    assert not any(DVC_TRANSFER.search(script) for script in github_scripts(workflow))
-    assert "secrets." not in (project / WORKFLOW).read_text(encoding="utf-8")
+    for path in GITHUB_WORKFLOWS:
+        assert not any(DVC_TRANSFER.search(script) for script in github_scripts(load(project / path))), path
+        assert "secrets." not in (project / path).read_text(encoding="utf-8"), path
     assert "$GITHUB_STEP_SUMMARY" in github_steps(workflow, "pipeline")[0]["run"]
-    assert not DVC_TRANSFER.search(gitlab_script(load(project / GITLAB_CI), "pipeline"))
+    for job in ("pipeline", "retrain"):
+        assert not DVC_TRANSFER.search(gitlab_script(load(project / GITLAB_CI), job))
 
 
 @pytest.mark.parametrize(
@@ -283,4 +413,5 @@ def test_without_a_remote_ci_can_reach_nothing_pulls_data(baked, remote):
 def test_ci_answer_bakes_only_the_chosen_platforms_config(tmp_path, ci, github, gitlab):
     project = bake(tmp_path, ci=ci, dvc_remote="none")
     assert (project / ".github").exists() == github
+    assert (project / RETRAIN).exists() == github
     assert (project / GITLAB_CI).exists() == gitlab

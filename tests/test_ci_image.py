@@ -57,7 +57,7 @@ def test_github_image_job_builds_the_model_the_pipeline_job_trained(baked):
     assert pipeline["outputs"] == {"model": "${{ steps.remote.outputs.ready }}"}
     upload = uses(pipeline, "upload-artifact")
     assert upload["if"] == "steps.remote.outputs.ready == 'true'"
-    assert upload["with"]["path"].split() == ["models/model.joblib", "metrics/"]
+    assert upload["with"]["path"].split() == ["models/model.joblib", "models/model_info.json", "metrics/"]
     assert image["needs"] == "pipeline" and image["if"] == "needs.pipeline.outputs.model == 'true'"
     assert uses(image, "download-artifact")["with"]["name"] == upload["with"]["name"]
     build = step(image, "Build")["run"]
@@ -81,7 +81,10 @@ def test_github_image_job_alone_can_write_packages_and_pushes_only_from_the_defa
 def test_gitlab_build_image_job_takes_the_pipeline_model_and_pushes_only_from_the_default_branch(baked):
     config = load(baked("s3") / GITLAB_CI)
     assert config["stages"] == ["test", "pipeline", "image"]
-    assert config["pipeline"]["artifacts"]["paths"] == ["models/model.joblib", "metrics/"]
+    # (The pipeline job also keeps its report and plots: tests/test_ci_configs.py.)
+    assert {"models/model.joblib", "models/model_info.json", "metrics/"} <= set(
+        config["pipeline"]["artifacts"]["paths"]
+    )
     job = config["build-image"]
     assert job["stage"] == "image" and job["needs"] == ["pipeline"]
     assert job["variables"]["IMAGE"] == "$CI_REGISTRY_IMAGE:$CI_COMMIT_SHA"
@@ -138,11 +141,14 @@ def test_without_an_s3_remote_the_image_jobs_explain_and_stay_green(baked, tmp_p
 def test_docker_no_bakes_no_image_job(baked):
     project = baked("s3-no-docker")
     workflow = load(project / WORKFLOW)
-    assert set(workflow["jobs"]) == {"test", "pipeline"} and "outputs" not in workflow["jobs"]["pipeline"]
-    assert "artifact" not in (project / WORKFLOW).read_text()
+    assert set(workflow["jobs"]) == {"test", "template-check", "pipeline"}
+    assert "outputs" not in workflow["jobs"]["pipeline"]
+    # No model handed on (the pipeline job still uploads its plots diff: tests/test_ci_configs.py).
+    text = (project / WORKFLOW).read_text()
+    assert "download-artifact" not in text and "name: model" not in text
     config = load(project / GITLAB_CI)
     assert config["stages"] == ["test", "pipeline"] and "build-image" not in config
-    assert "artifacts" not in config["pipeline"]
+    assert "models/model.joblib" not in config["pipeline"]["artifacts"]["paths"]
 
 
 def test_readme_says_how_to_roll_back(baked):

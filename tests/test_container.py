@@ -4,7 +4,7 @@ rebuilds without reinstalling the dependencies.
 
 There is no Docker engine and no reachable registry here, so this uses podman (rootful) and a base
 image made from Debian's packages with mmdebstrap, per shared/notes/containers.md. `make test` installs
-podman and mmdebstrap first (`make container-tools`); the only skip is a machine where they cannot be
+podman and mmdebstrap first (`make system-tools`); the only skip is a machine where they cannot be
 installed (not root, or no apt-get). Run with `-s` to see the build times and the image size.
 """
 
@@ -80,14 +80,14 @@ def apt_sources() -> list[str]:
 
 @pytest.fixture(scope="session")
 def podman_ready():
-    """podman installed (by `make container-tools` when it can) and working, or a skip that says why."""
+    """podman installed (by `make system-tools` when it can) and working, or a skip that says why."""
     if os.geteuid() != 0:
         pytest.skip(
             "needs root: this test runs rootful podman and mmdebstrap (rootless podman needs subuid/subgid "
-            f"setup it does not do); run it as root, with `apt-get install {PACKAGES}` or `make container-tools`"
+            f"setup it does not do); run it as root, with `apt-get install {PACKAGES}` or `make system-tools`"
         )
     if shutil.which("podman") is None or shutil.which("mmdebstrap") is None:
-        run("make", "container-tools", cwd=TEMPLATE, check=False)
+        run("make", "system-tools", cwd=TEMPLATE, check=False)
     if shutil.which("podman") is None or shutil.which("mmdebstrap") is None:
         pytest.skip(f"podman or mmdebstrap missing and apt-get could not install them: apt-get install {PACKAGES}")
     podman("info")
@@ -240,6 +240,19 @@ def test_predict_answers_a_batch_with_the_model_dvc_built(container, trained_pro
     ]
     assert body["model_version"] == hashlib.md5((trained_project / "models/model.joblib").read_bytes()).hexdigest()
     assert model_hashes == [body["model_version"]]
+
+
+def test_metadata_reports_the_lineage_dvc_and_mlflow_recorded(container, trained_project):
+    response = httpx.get(f"{container['url']}/metadata", timeout=10)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    info = json.loads((trained_project / "models/model_info.json").read_text())
+    assert (
+        body["git_commit"] == info["git_commit"] == run("git", "rev-parse", "HEAD", cwd=trained_project).stdout.strip()
+    )
+    assert body["mlflow_run_id"] == info["run_id"] and body["mlflow_run_id"]
+    assert (body["registered_model"], body["registered_version"]) == (info["model_name"], str(info["model_version"]))
+    assert body["metrics"] == json.loads((trained_project / "metrics/metrics.json").read_text())
 
 
 def test_predict_refuses_a_bad_record_with_422(container, trained_project):

@@ -57,11 +57,18 @@ class Evaluate:
 
 
 @dataclass(frozen=True)
+class Drift:
+    psi_threshold: float  # `make drift`: a column whose PSI exceeds this has drifted
+    bins: int  # quantile bins for number columns
+
+
+@dataclass(frozen=True)
 class Params:
     data: Data
     prepare: Prepare
     train: Train
     evaluate: Evaluate
+    drift: Drift
 
 
 def load(path: Path = PARAMS_FILE) -> Params:
@@ -81,6 +88,11 @@ def load(path: Path = PARAMS_FILE) -> Params:
     for key in ("max_regression", "promote_margin"):
         if getattr(params.evaluate, key) < 0:
             raise ParamsError(f"{path}: evaluate.{key} must be 0 or more, got {getattr(params.evaluate, key)}")
+    if params.drift.psi_threshold <= 0 or params.drift.bins < 2:
+        raise ParamsError(
+            f"{path}: drift.psi_threshold must be above 0 and drift.bins at least 2, "
+            f"got {params.drift.psi_threshold} and {params.drift.bins}"
+        )
     return params
 
 

@@ -1,0 +1,377 @@
+"""The baked GitHub workflow, executed: act runs .github/workflows/ci.yml for a pull_request event on this
+host, against a real S3 endpoint (moto) for DVC and a local server speaking GitHub's issue-comments API.
+
+What runs for real: every `run:` step of the test and pipeline jobs (pip install, ruff, pytest, dvc pull,
+dvc repro, dvc plots diff, the report and its gate), with the secrets and `${{ }}` expressions act
+evaluates from the event. What is stood in for, because act cannot fetch actions without GitHub:
+actions/checkout (act copies the work tree itself), and small composite actions written below for
+setup-python (puts a prepared venv on PATH, checks the requested version), cache (restores a directory
+the test fills, saves nothing) and upload-artifact (copies the files where the test can read them).
+
+One project is baked (ci=github, dvc_remote=s3, docker=no) and its main branch trained and pushed to S3;
+each test then checks out its own branch as the pull request's head and runs act on it.
+"""
+
+import json
+import re
+import shutil
+import sqlite3
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import BIN, bake, commit, load_comment_api, run, set_hyperparams, stages_run, tool_env, wall_time
+
+pytestmark = pytest.mark.slow
+
+WORKFLOW = Path(".github/workflows/ci.yml")
+RETRAIN = Path(".github/workflows/retrain.yml")
+REPOSITORY = "acme/churn"  # what act reads from the origin URL, and the API path the report posts to
+ORIGIN = f"https://github.com/{REPOSITORY}.git"  # never contacted: git redirects it to a local bare repo
+TOKEN = "fake-github-token"
+BUCKET = "ci-dvc"
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"  # the stub's venv runs this Python
+
+STUBS = {
+    "setup-python": """
+name: setup-python stand-in
+inputs:
+  python-version: {required: true}
+  cache: {required: false}
+  cache-dependency-path: {required: false}
+outputs:
+  python-version: {value: "${{ steps.setup.outputs.python-version }}"}
+runs:
+  using: composite
+  steps:
+    - id: setup
+      shell: bash
+      env: {WANTED: "${{ inputs.python-version }}"}
+      run: |
+        have=$("@VENV@/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+        [ "$have" = "$WANTED" ] || { echo "stub venv has Python $have, the workflow asked for $WANTED"; exit 1; }
+        echo "@VENV@/bin" >> "$GITHUB_PATH"
+        echo "python-version=$have" >> "$GITHUB_OUTPUT"
+""",
+    "cache": """
+name: cache stand-in (restores what the test put in the stub's directory; saves nothing)
+inputs:
+  path: {required: true}
+  key: {required: true}
+  restore-keys: {required: false}
+outputs:
+  cache-hit: {value: "false"}
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      env: {CACHE_PATH: "${{ inputs.path }}", KEY: "${{ inputs.key }}"}
+      run: |
+        echo "cache stand-in: key $KEY"
+        if [ -n "$(ls -A "@CACHE@" 2>/dev/null)" ]; then
+          mkdir -p "$CACHE_PATH" && cp -a "@CACHE@/." "$CACHE_PATH/" && echo "cache stand-in: restored $CACHE_PATH"
+        fi
+""",
+    "upload-artifact": """
+name: upload-artifact stand-in (copies the files into the test's artifact directory)
+inputs:
+  name: {required: true}
+  path: {required: true}
+  if-no-files-found: {required: false}
+  retention-days: {required: false}
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      env: {NAME: "${{ inputs.name }}", PATHS: "${{ inputs.path }}"}
+      run: |
+        mkdir -p "@ARTIFACTS@/$NAME"
+        while IFS= read -r path; do
+          [ -n "$path" ] || continue
+          [ -e "$path" ] || { echo "upload-artifact stand-in: $path not found"; exit 1; }
+          cp -a --parents "$path" "@ARTIFACTS@/$NAME/"
+        done <<< "$PATHS"
+""",
+}
+
+
+class Act:
+    """Runs the baked workflow with act on this host, with the stand-ins and the test's endpoints."""
+
+    def __init__(self, project: Path, home: Path, s3, api):
+        self.project, self.home, self.s3, self.api = project, home, s3, api
+        self.cache, self.artifacts = home / "stub-cache", home / "artifacts"
+        self.venv = home / "venv"
+        self.bare = home / "origin.git"
+        self.stubs = {}
+        for name, text in STUBS.items():
+            directory = home / "stubs" / name
+            directory.mkdir(parents=True)
+            text = text.replace("@VENV@", str(self.venv)).replace("@CACHE@", str(self.cache))
+            (directory / "action.yml").write_text(text.replace("@ARTIFACTS@", str(self.artifacts)))
+            self.stubs[f"actions/{name}"] = directory
+
+    def git_env(self) -> dict[str, str]:
+        """Git sends the origin URL to the bare repository (here and inside the jobs)."""
+        return {
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": f"url.{self.bare}.insteadOf",
+            "GIT_CONFIG_VALUE_0": ORIGIN,
+        }
+
+    def env(self) -> dict[str, str]:
+        """The act process's environment: no AWS credentials (jobs inherit it on the host; they must get
+        the keys from secrets), no AWS profile of the developer's, act's own files kept in the test's tmp."""
+        env = tool_env(
+            AWS_CONFIG_FILE=str(self.s3.home / "config"),
+            AWS_SHARED_CREDENTIALS_FILE=str(self.s3.home / "credentials"),
+            AWS_EC2_METADATA_DISABLED="true",
+            XDG_CONFIG_HOME=str(self.home / "xdg-config"),
+            XDG_CACHE_HOME=str(self.home / "xdg-cache"),
+            **self.git_env(),
+        )
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                     "AWS_ENDPOINT_URL", "GITHUB_TOKEN", "GH_TOKEN", "PYTEST_ADDOPTS"):  # fmt: skip
+            env.pop(name, None)
+        return env
+
+    def local_repositories(self, workflow: Path) -> list[str]:
+        """--local-repository for every action the workflow uses except checkout (act handles that)."""
+        text = (self.project / workflow).read_text(encoding="utf-8")
+        options = []
+        for action, ref in sorted(set(re.findall(r"uses: (actions/[\w-]+)@([0-9a-f]{40})", text))):
+            if action == "actions/checkout":
+                continue
+            assert action in self.stubs, f"the workflow uses {action}, which this test has no stand-in for"
+            options += ["--local-repository", f"{action}@{ref}={self.stubs[action]}"]
+        return options
+
+    def __call__(self, event: dict, secrets: dict[str, str], label: str, job: str | None = None,
+                 event_name: str = "pull_request", workflow: Path = WORKFLOW):  # fmt: skip
+        event_path = self.home / f"event-{label}.json"
+        event_path.write_text(json.dumps(event))
+        shutil.rmtree(self.artifacts, ignore_errors=True)
+        secret_options = [part for name, value in secrets.items() for part in ("-s", f"{name}={value}")]
+        env_options = {
+            # The runner's environment: where the jobs find S3 (a project on MinIO commits `endpointurl`).
+            "AWS_ENDPOINT_URL_S3": self.s3.url,
+            "AWS_DEFAULT_REGION": self.s3.region,
+            "GITHUB_API_URL": self.api.url,  # act sets api.github.com; --env wins over it
+            # The test job runs install, ruff and pytest for real, on the quick part of the project's
+            # tests: its whole suite runs in test_pipeline_default.py.
+            "PYTEST_ADDOPTS": "tests/test_params.py",
+            **self.git_env(),
+        }
+        command = [
+            BIN / "act", event_name, "--eventpath", event_path, "--workflows", workflow,
+            "--platform", "ubuntu-latest=-self-hosted", "--action-cache-path", self.home / "act-cache",
+            "--no-cache-server", *self.local_repositories(workflow), *secret_options,
+            *(part for name, value in env_options.items() for part in ("--env", f"{name}={value}")),
+            *(["--job", job] if job else []),
+        ]  # fmt: skip
+        with wall_time(f"act {event_name} ({label})"):
+            result = run(*command, cwd=self.project, env=self.env(), check=False, timeout=600)
+        (self.home / f"act-{label}.log").write_text(result.stdout + result.stderr)
+        return result
+
+
+def pull_request_event(number: int, branch: str, sha: str, head_repository: str = REPOSITORY) -> dict:
+    """What GitHub sends for a pull request into main (the fields the workflow and report read)."""
+    repository = {"full_name": REPOSITORY, "default_branch": "main"}
+    return {
+        "action": "synchronize",
+        "number": number,
+        "pull_request": {
+            "number": number,
+            "head": {"ref": branch, "sha": sha, "repo": {"full_name": head_repository}},
+            "base": {"ref": "main", "repo": repository},
+        },
+        "repository": repository,
+    }
+
+
+def new_branch(project: Path, branch: str, **hyperparams) -> str:
+    """A branch off main that changes params.yaml, checked out (act runs the work tree); its commit."""
+    run("git", "checkout", "--quiet", "-B", branch, "main", cwd=project)
+    set_hyperparams(project, **hyperparams)
+    return commit(project, f"{branch}: {hyperparams}")
+
+
+def secrets_for(act: Act, **more: str) -> dict[str, str]:
+    """The repository's secrets as a run of a branch of this repository gets them (a fork's gets none)."""
+    return {"AWS_ACCESS_KEY_ID": act.s3.access_key_id, "AWS_SECRET_ACCESS_KEY": act.s3.secret_access_key,
+            "GITHUB_TOKEN": TOKEN, **more}  # fmt: skip
+
+
+def summaries(output: str) -> str:
+    """What the jobs wrote to $GITHUB_STEP_SUMMARY, as act prints it."""
+    # act prints each summary after "Summary - ", up to the next line of its log (which starts with "[").
+    return "\n".join(re.findall(r"Summary - (.*?)(?=^\[|\Z)", output, flags=re.DOTALL | re.MULTILINE))
+
+
+def assert_act(result, succeeded: bool):
+    where = f"act exited {result.returncode}\n--- output (end)\n{result.stdout[-8000:]}\n{result.stderr[-3000:]}"
+    assert (result.returncode == 0) == succeeded, where
+
+
+@pytest.fixture(scope="module")
+def ci(tmp_path_factory, s3_endpoint):
+    """(act, api, project): a bake whose main branch has a trained model in S3 and an origin remote."""
+    home = tmp_path_factory.mktemp("act")
+    project = bake(home / "bake", ci="github", dvc_remote="s3", dvc_remote_url=f"s3://{BUCKET}/dvc",
+                   docker="no", python_version=PYTHON)  # fmt: skip
+    s3_endpoint.client().create_bucket(Bucket=BUCKET)
+    s3_env = s3_endpoint.env(AWS_ENDPOINT_URL_S3=s3_endpoint.url)
+    # main: a smaller forest than the default keeps every run short.
+    set_hyperparams(project, n_estimators=60)
+    run("dvc", "repro", cwd=project, env=s3_env)
+    run("git", "add", "--all", cwd=project)
+    commit(project, "Train the first model")
+    run("dvc", "push", cwd=project, env=s3_env)
+
+    with load_comment_api(project)(token=TOKEN, per_page=2) as api:
+        act = Act(project, home, s3_endpoint, api)
+        # The venv setup-python's stand-in puts on PATH: the test environment's packages through a .pth
+        # file, so the job's `pip install -e .` only installs the project itself.
+        run(BIN / "python", "-m", "venv", act.venv, cwd=home)
+        site = run(BIN / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=home)
+        (act.venv / "lib" / f"python{PYTHON}" / "site-packages" / "template_tools.pth").write_text(site.stdout)
+        env = tool_env(**act.git_env())
+        run("git", "clone", "--quiet", "--bare", project, act.bare, cwd=home)
+        run("git", "remote", "add", "origin", ORIGIN, cwd=project, env=env)
+        run("git", "fetch", "--quiet", "origin", cwd=project, env=env)
+        yield act, api, project
+
+
+def test_pull_request_gets_the_report_as_one_comment_and_a_metric_drop_fails_the_gate(ci):
+    act, api, project = ci
+    shutil.rmtree(act.cache, ignore_errors=True)
+    secrets = secrets_for(act)
+    sha = new_branch(project, "more-trees", n_estimators=80)
+    first = act(pull_request_event(7, "more-trees", sha), secrets, "first push")
+    assert_act(first, succeeded=True)
+    # The test job ran its checks; the pipeline pulled main's data and outputs from S3, so only the
+    # stages that read the changed param ran again.
+    assert "Success - Main ruff check ." in first.stdout and "Success - Main pytest" in first.stdout
+    assert stages_run(first.stdout) == ["train", "evaluate"], first.stdout[-6000:]
+    (comment,) = api.thread("github", REPOSITORY, 7)
+    body = comment["body"]
+    assert "<!-- dvc-report -->" in body and "Gate passed" in body
+    assert "roc_auc" in body and re.search(r"train.hyperparams.n_estimators\s*\|\s*60\s*\|\s*80", body), body
+    assert f"/{REPOSITORY}/actions/runs/" in body  # the link to this run's plots artifact
+    assert "Gate passed" in summaries(first.stdout)
+    # The template check ran too: this bake has no .cruft.json, so it says how to link one, green.
+    assert "Success - Main Compare with the template" in first.stdout and "cruft link" in summaries(first.stdout)
+    plots = act.artifacts / "plots" / "dvc_plots" / "index.html"
+    assert plots.is_file() and "main" in plots.read_text(), "the plots diff page was not uploaded"
+
+    # The next push to the pull request trains one shallow tree: ROC AUC drops far below main's. The
+    # pipeline job fails with the reason, and the same comment now says so; none is added.
+    set_hyperparams(project, n_estimators=1, max_depth=1)
+    sha = commit(project, "One shallow tree")
+    api.requests.clear()
+    second = act(pull_request_event(7, "more-trees", sha), secrets, "metric drops", job="pipeline")
+    assert_act(second, succeeded=False)
+    assert stages_run(second.stdout) == ["train", "evaluate"]
+    assert re.search(r"gate FAILED: `roc_auc` dropped by [\d.]+, more than the allowed 0.01", second.stdout)
+    assert "Failure - Main Report and regression gate" in second.stdout
+    (updated,) = api.thread("github", REPOSITORY, 7)
+    assert updated["id"] == comment["id"] and "Gate FAILED" in updated["body"] and "dropped by" in updated["body"]
+    methods = [method for method, _ in api.requests]
+    assert "PATCH" in methods and "POST" not in methods, api.requests
+
+
+def test_fork_pull_request_without_secrets_reproduces_from_the_cache_and_stays_green(ci):
+    act, api, project = ci
+    # What a run on main left in CI's cache: DVC's cache with main's data and outputs.
+    shutil.rmtree(act.cache, ignore_errors=True)
+    shutil.copytree(project / ".dvc" / "cache", act.cache)
+    sha = new_branch(project, "fork-change", n_estimators=70)
+    event = pull_request_event(11, "fork-change", sha, head_repository="someone/churn")
+    # A fork's run gets no secrets at all, and a read-only token the report must not try to use.
+    result = act(event, {}, "fork with cache", job="pipeline")
+    assert_act(result, succeeded=True)
+    assert "No credentials for the DVC remote: using what the cache holds." in result.stdout
+    assert stages_run(result.stdout) == ["train", "evaluate"]
+    assert "comes from a fork" in result.stdout and "Gate passed" in summaries(result.stdout)
+    assert api.thread("github", REPOSITORY, 11) == []
+
+
+def test_fork_pull_request_without_secrets_or_cache_explains_in_the_summary_and_stays_green(ci):
+    act, api, project = ci
+    shutil.rmtree(act.cache, ignore_errors=True)
+    sha = new_branch(project, "fork-cold", n_estimators=70)
+    event = pull_request_event(12, "fork-cold", sha, head_repository="someone/churn")
+    result = act(event, {}, "fork without cache", job="pipeline")
+    assert_act(result, succeeded=True)
+    assert "Pipeline not run" in summaries(result.stdout) and "AWS_SECRET_ACCESS_KEY" in summaries(result.stdout)
+    assert stages_run(result.stdout) == [] and "Report and regression gate" not in result.stdout
+    assert api.thread("github", REPOSITORY, 12) == []
+
+
+def test_push_to_main_reproduces_and_uploads_data_and_models(ci):
+    act, api, project = ci
+    shutil.rmtree(act.cache, ignore_errors=True)
+    before = run("git", "rev-parse", "main", cwd=project).stdout.strip()
+    run("git", "checkout", "--quiet", "main", cwd=project)
+    try:
+        set_hyperparams(project, n_estimators=75)  # a merged change whose model nobody pushed yet
+        sha = commit(project, "Merge: more trees")
+        stored = set(act.s3.keys(BUCKET, "dvc/"))
+        event = {"ref": "refs/heads/main", "before": before, "after": sha,
+                 "repository": {"full_name": REPOSITORY, "default_branch": "main"}}  # fmt: skip
+        api.requests.clear()
+        result = act(event, secrets_for(act), "push to main", job="pipeline", event_name="push")
+    finally:
+        run("git", "checkout", "--quiet", "-B", "main", before, cwd=project)
+    assert_act(result, succeeded=True)
+    assert stages_run(result.stdout) == ["train", "evaluate"]
+    assert "Success - Main Upload data and models" in result.stdout
+    assert set(act.s3.keys(BUCKET, "dvc/")) - stored, "dvc push uploaded nothing new"
+    assert "roc_auc" in summaries(result.stdout)  # `dvc metrics show --md`
+    # No pull request: no plots diff, no report, no comment API call.
+    assert "Report and regression gate" not in result.stdout and api.requests == []
+
+
+def test_retrain_on_drifted_data_promotes_the_model_and_pushes_it_and_a_branch(ci):
+    """retrain.yml by hand (workflow_dispatch) after new data arrived: drift, repro, gate, promote, push."""
+    act, _, project = ci
+    shutil.rmtree(act.cache, ignore_errors=True)
+    run("git", "checkout", "--quiet", "-B", "new-data", "main", cwd=project)
+    # New data: the same rows plus the quarter with the largest mean_radius twice more; within the data
+    # contract, but its size columns drift.
+    raw = project / "data" / "raw" / "breast_cancer.csv"
+    frame = pd.read_csv(raw)
+    large = frame[frame["mean_radius"] > frame["mean_radius"].quantile(0.75)]
+    pd.concat([frame, large, large]).to_csv(raw, index=False)
+    s3_env = act.s3.env(AWS_ENDPOINT_URL_S3=act.s3.url)
+    run("dvc", "add", raw, cwd=project, env=s3_env)
+    sha = commit(project, "New data")
+    run("dvc", "push", raw, cwd=project, env=s3_env)
+    registry = act.home / "registry.db"  # the tracking server's store, outliving the job
+
+    event = {"inputs": {"force": False}, "ref": "refs/heads/new-data", "after": sha,
+             "repository": {"full_name": REPOSITORY, "default_branch": "main"}}  # fmt: skip
+    secrets = secrets_for(act, MLFLOW_TRACKING_URI=f"sqlite:///{registry}")
+    result = act(event, secrets, "retrain", event_name="workflow_dispatch", workflow=RETRAIN)
+    assert_act(result, succeeded=True)
+    assert "mean_radius" in result.stdout and "DRIFT" in result.stdout
+    assert stages_run(result.stdout) == ["validate", "prepare", "train", "evaluate"]
+    assert "report: gate passed" in result.stdout
+    with sqlite3.connect(registry) as db:
+        aliases = dict(db.execute("SELECT alias, version FROM registered_model_aliases"))
+    assert aliases.get("champion") == aliases.get("candidate") is not None, aliases
+
+    # The branch holds the retrained dvc.lock; the remote holds the model it names.
+    bare = act.bare
+    branches = run("git", "--git-dir", bare, "branch", "--list", "retrain/*", cwd=act.home).stdout.split()
+    assert branches == ["retrain/1"], branches
+    lock = yaml.safe_load(run("git", "--git-dir", bare, "show", "retrain/1:dvc.lock", cwd=act.home).stdout)
+    old_lock = yaml.safe_load(run("git", "show", "main:dvc.lock", cwd=project).stdout)
+    model_md5 = next(out["md5"] for out in lock["stages"]["train"]["outs"] if out["path"] == "models/model.joblib")
+    old_md5 = next(out["md5"] for out in old_lock["stages"]["train"]["outs"] if out["path"] == "models/model.joblib")
+    assert model_md5 != old_md5
+    assert f"dvc/files/md5/{model_md5[:2]}/{model_md5[2:]}" in act.s3.keys(BUCKET, "dvc/")
+    assert "Pushed `retrain/1`" in summaries(result.stdout)

@@ -1,0 +1,387 @@
+"""The baked .gitlab-ci.yml, executed: gitlab-ci-local runs its pipelines on this host (shell executor),
+against a real S3 endpoint (moto) for DVC and a local server speaking GitLab's merge request Notes API.
+
+What runs for real: every script line of the jobs (pip install, ruff, pytest, the template check, dvc
+pull, dvc repro, dvc plots diff, the report with its gate and its note, dvc push), with the CI/CD
+variables a GitLab project would set. What differs from a GitLab runner, and why:
+- `--force-shell-executor`: the jobs have `image:` and there is no Docker engine here, so they run on
+  this host, in a copy of the repository each (`--shell-isolation`).
+- Python: a venv first on PATH that sees the template's own packages through a .pth file, so the jobs'
+  `pip install -e .` installs only the project itself (the python image would install everything).
+- The remote `origin` is a made-up GitLab URL that git redirects to a local bare repository
+  (GIT_CONFIG_* variables), so the job's `git fetch origin main` works offline.
+- GITLAB_CI=true is set by hand: gitlab-ci-local sets it to false, GitLab to true.
+- `workflow:` rules are not enforced by gitlab-ci-local; the config has none (job rules only).
+
+One project is baked (ci=gitlab, dvc_remote=s3, docker=no); its main branch is trained and pushed to S3.
+A merge request from `feature` (one param changed) runs twice: the whole pipeline, then, after a push that
+lowers the metric, the pipeline job again. A push to main runs the pipeline job, and a schedule, after
+new data arrived on main, the retrain job. The image job needs Docker: only linted (test_ci_image.py).
+"""
+
+import copy
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import (
+    BIN,
+    TEMPLATE,
+    bake,
+    commit,
+    load_comment_api,
+    run,
+    scan_for_credentials,
+    set_hyperparams,
+    stages_run,
+    tool_env,
+    wall_time,
+)
+
+pytestmark = pytest.mark.slow
+
+GITLAB_CI_LOCAL = TEMPLATE / "ci-tools" / "node_modules" / ".bin" / "gitlab-ci-local"
+ORIGIN = "https://gitlab.example.com/group/churn.git"  # never contacted: git redirects it to a bare repo
+PROJECT_ID = "4242"  # CI_PROJECT_ID: the Notes API path the report posts to
+TOKEN = "glpat-fake-report-token"
+BUCKET = "gitlab-ci-dvc"
+MERGE_REQUEST = 7
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"  # the jobs' venv runs this Python
+MARKER = "<!-- dvc-report -->"
+# Variables GitLab predefines that the test sets itself (gitlab-ci-local warns about each otherwise).
+PREDEFINED = (
+    "CI_PIPELINE_SOURCE,CI_MERGE_REQUEST_IID,CI_MERGE_REQUEST_PROJECT_ID,CI_MERGE_REQUEST_TARGET_BRANCH_NAME,"
+    "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME,CI_PROJECT_ID,CI_API_V4_URL,GITLAB_CI"
+)
+
+
+def require_tools() -> None:
+    """gitlab-ci-local (npm) and rsync, which it copies each job's repository with: installed by `make test`."""
+    if not GITLAB_CI_LOCAL.exists():
+        pytest.fail(
+            f"{GITLAB_CI_LOCAL} is missing: run `make ci-tools` in {TEMPLATE} (npm ci --prefix ci-tools; "
+            "`make test` does it), with Node.js 20+ and npm (`make system-tools`, as root, installs the distribution's)"
+        )
+    if shutil.which("rsync") is None:
+        pytest.fail(
+            "rsync is missing, and gitlab-ci-local needs it: `make system-tools` (as root) or apt-get install rsync"
+        )
+
+
+class GitLabCI:
+    """Runs the baked .gitlab-ci.yml with gitlab-ci-local, with the test's S3 endpoint and Notes API."""
+
+    def __init__(self, project: Path, home: Path, s3, api):
+        self.project, self.home, self.s3, self.api = project, home, s3, api
+        self.venv, self.bare = home / "venv", home / "origin.git"
+        self.state = project / ".gitlab-ci-local"  # gitlab-ci-local's builds, logs, caches, artifacts
+
+    def git_env(self) -> dict[str, str]:
+        """Git sends the origin URL to the bare repository (in the jobs, through CI/CD variables)."""
+        return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": f"url.{self.bare}.insteadOf", "GIT_CONFIG_VALUE_0": ORIGIN}
+
+    def env(self) -> dict[str, str]:
+        """gitlab-ci-local's environment, which shell jobs inherit: the jobs' venv first on PATH, no AWS
+        credentials (jobs must get them from CI/CD variables), HOME and its state in the test's tmp."""
+        env = tool_env(
+            PATH=f"{self.venv / 'bin'}:{BIN}:/usr/local/bin:/usr/bin:/bin",
+            HOME=str(self.home / "home"),
+            AWS_CONFIG_FILE=str(self.s3.home / "config"),
+            AWS_SHARED_CREDENTIALS_FILE=str(self.s3.home / "credentials"),
+            AWS_EC2_METADATA_DISABLED="true",
+            GCL_IGNORE_PREDEFINED_VARS=PREDEFINED,
+        )
+        for name in list(env):
+            if name.startswith(("AWS_ACCESS", "AWS_SECRET", "AWS_SESSION", "AWS_PROFILE", "AWS_ENDPOINT", "PYTEST_",
+                                "MLFLOW_", "GITLAB_", "CI_", "GIT_CONFIG")):  # fmt: skip
+                del env[name]
+        return env
+
+    def variables(self, source: str, merge_request: bool) -> dict[str, str]:
+        """The CI/CD variables of the project, and those GitLab predefines for this kind of pipeline."""
+        variables = {
+            "CI_PIPELINE_SOURCE": source,
+            "GITLAB_CI": "true",
+            "CI_PROJECT_ID": PROJECT_ID,
+            "CI_API_V4_URL": f"{self.api.url}/api/v4",
+            # Settings > CI/CD > Variables, as the baked README says (masked there).
+            "AWS_ACCESS_KEY_ID": self.s3.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.s3.secret_access_key,
+            "AWS_DEFAULT_REGION": self.s3.region,
+            "AWS_ENDPOINT_URL_S3": self.s3.url,
+            "GITLAB_REPORT_TOKEN": TOKEN,
+            # The test job runs install, ruff and pytest for real, on the quick part of the project's tests:
+            # the whole suite runs in test_pipeline_default.py.
+            "PYTEST_ADDOPTS": "tests/test_params.py",
+            **self.git_env(),
+        }
+        if merge_request:
+            variables |= {
+                "CI_MERGE_REQUEST_IID": str(MERGE_REQUEST),
+                "CI_MERGE_REQUEST_PROJECT_ID": PROJECT_ID,
+                "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME": "feature",
+                "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "main",
+            }
+        return variables
+
+    def command(self, source: str, merge_request: bool, *options: str) -> list:
+        # gitlab-ci-local reads the variables file only by a path relative to the repository.
+        variables_file = self.project / ".gitlab-ci-local-variables.yml"
+        variables_file.write_text(yaml.safe_dump(self.variables(source, merge_request)), encoding="utf-8")
+        return [GITLAB_CI_LOCAL, "--no-color", "--home", self.home / "home", *options]
+
+    def jobs(self, source: str, merge_request: bool = False) -> list[str]:
+        """The jobs the rules put in a pipeline of this source, on the branch checked out."""
+        result = run(*self.command(source, merge_request, "--list-csv"), cwd=self.project, env=self.env())
+        rows = result.stdout.split("name;stage;when;", 1)[1].splitlines()[1:]
+        return [row.split(";", 1)[0] for row in rows if row.strip()]
+
+    def __call__(self, label: str, source: str, *jobs: str, merge_request: bool = False) -> dict:
+        """Run the pipeline (or only `jobs`); its exit code, output, job verdicts and job logs."""
+        command = self.command(
+            source, merge_request, "--shell-isolation", "--force-shell-executor", "--no-artifacts-to-source", *jobs
+        )
+        with wall_time(f"gitlab-ci-local {source} ({label})"):
+            result = run(*command, cwd=self.project, env=self.env(), check=False, timeout=900)
+        output = result.stdout + result.stderr
+        (self.home / f"gitlab-ci-local-{label}.log").write_text(output)
+        logs = {path.stem: path.read_text(errors="replace") for path in (self.state / "output").glob("*.log")}
+        return {
+            "returncode": result.returncode,
+            "output": output,
+            "verdicts": {
+                job: verdict for verdict, job in re.findall(r"^ (PASS|FAIL|WARN) +(\S+)", output, re.MULTILINE)
+            },
+            "logs": logs,
+            "requests": [],
+        }
+
+
+def link_to_an_older_template(project: Path, template: Path) -> None:
+    """A .cruft.json naming the first of a template repository's two commits, as `cruft link` writes it:
+    the template-check job's `cruft check` then finds the project out of date (and may not block)."""
+    template.mkdir()
+    (template / "README.md").write_text("template v1\n")
+    run("git", "init", "--quiet", cwd=template)
+    run("git", "add", "--all", cwd=template)
+    run("git", "commit", "--quiet", "-m", "v1", cwd=template)
+    first = run("git", "rev-parse", "HEAD", cwd=template).stdout.strip()
+    (template / "README.md").write_text("template v2\n")
+    run("git", "commit", "--quiet", "--all", "-m", "v2", cwd=template)
+    cruft = {"template": str(template), "commit": first, "checkout": None, "context": {"cookiecutter": {}}}
+    (project / ".cruft.json").write_text(json.dumps(cruft, indent=2) + "\n")
+
+
+def where(result: dict, job: str | None = None) -> str:
+    """The end of the run's output (or of one job's log), for assertion messages."""
+    text = result["logs"].get(job, "") if job else result["output"]
+    return f"exit {result['returncode']}, verdicts {result['verdicts']}\n--- end\n{text[-8000:]}"
+
+
+@pytest.fixture(scope="module")
+def gitlab(tmp_path_factory, s3_endpoint):
+    """(ci, api, project): a bake whose main is trained and pushed to S3, with `feature` checked out."""
+    require_tools()
+    home = tmp_path_factory.mktemp("gitlab-ci-local")
+    (home / "home").mkdir()
+    project = bake(home / "bake", ci="gitlab", dvc_remote="s3", dvc_remote_url=f"s3://{BUCKET}/dvc",
+                   docker="no", python_version=PYTHON)  # fmt: skip
+    first_commit = run("git", "rev-parse", "HEAD", cwd=project).stdout.strip()
+    s3_endpoint.client().create_bucket(Bucket=BUCKET)
+    s3_env = s3_endpoint.env(AWS_ENDPOINT_URL_S3=s3_endpoint.url)
+    # main: a smaller forest than the default keeps every run short.
+    set_hyperparams(project, n_estimators=60)
+    run("dvc", "repro", cwd=project, env=s3_env)
+    link_to_an_older_template(project, home / "template")
+    run("git", "add", "--all", cwd=project)
+    commit(project, "Train the first model")
+    run("dvc", "push", cwd=project, env=s3_env)
+
+    with load_comment_api(project)(token=TOKEN, per_page=2) as api:
+        ci = GitLabCI(project, home, s3_endpoint, api)
+        run(BIN / "python", "-m", "venv", ci.venv, cwd=home)
+        site = run(BIN / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=home)
+        (ci.venv / "lib" / f"python{PYTHON}" / "site-packages" / "template_tools.pth").write_text(site.stdout)
+        # The merge request: one param changed on `feature`, which the runs check out.
+        run("git", "checkout", "--quiet", "-b", "feature", cwd=project)
+        set_hyperparams(project, n_estimators=80)
+        commit(project, "More trees")
+        run("git", "clone", "--quiet", "--bare", project, ci.bare, cwd=home)
+        # What gitlab-ci-local reads the project's path and default branch from. origin/main is left at
+        # the first commit, before any model: only the job's own `git fetch` can bring main's metrics.
+        run("git", "remote", "add", "origin", ORIGIN, cwd=project)
+        run("git", "update-ref", "refs/remotes/origin/main", first_commit, cwd=project)
+        run("git", "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main", cwd=project)
+        with open(project / ".git" / "info" / "exclude", "a") as exclude:
+            exclude.write(".gitlab-ci-local/\n.gitlab-ci-local-variables.yml\n")
+        # Other people's comments and a system note come first; the per_page of 2 spreads them over pages.
+        api.add("gitlab", PROJECT_ID, MERGE_REQUEST, "Looks good, but check the recall.")
+        api.add("gitlab", PROJECT_ID, MERGE_REQUEST, "added 1 commit", author="system")
+        api.add("gitlab", PROJECT_ID, MERGE_REQUEST, "Can we try more trees?")
+        yield ci, api, project
+
+
+@pytest.fixture(scope="module")
+def merge_request(gitlab):
+    """Two pipelines of the merge request: the whole pipeline for `feature`, then the pipeline job
+    again after a push that lowers the metric. Each result holds the notes as they were after it."""
+    ci, api, project = gitlab
+    first = ci("first push", "merge_request_event", merge_request=True)
+    first["requests"], first["notes"] = list(api.requests), copy.deepcopy(api.thread("gitlab", PROJECT_ID, 7))
+    api.requests.clear()
+    # One shallow tree instead of a forest: ROC AUC drops far below main's.
+    set_hyperparams(project, n_estimators=1, max_depth=1)
+    commit(project, "A stump")
+    run("git", "push", "--quiet", ci.bare, "feature", cwd=project)
+    second = ci("metric drops", "merge_request_event", "pipeline", merge_request=True)
+    second["requests"], second["notes"] = list(api.requests), copy.deepcopy(api.thread("gitlab", PROJECT_ID, 7))
+    second["artifacts"] = ci.state / "artifacts" / "pipeline"
+    return first, second
+
+
+def reports(notes: list[dict]) -> list[dict]:
+    return [note for note in notes if MARKER in note["body"]]
+
+
+def test_rules_put_each_job_in_the_pipelines_it_belongs_to(gitlab):
+    """GitLab's rule evaluation (gitlab-ci-local's): merge requests and the default branch get test,
+    template-check and pipeline; schedules only retrain; a push to another branch nothing."""
+    ci, _, project = gitlab
+    run("git", "checkout", "--quiet", "main", cwd=project)
+    try:
+        assert ci.jobs("push") == ["test", "template-check", "pipeline"]
+        assert ci.jobs("schedule") == ci.jobs("web") == ["retrain"]
+    finally:
+        run("git", "checkout", "--quiet", "feature", cwd=project)
+    assert ci.jobs("merge_request_event", merge_request=True) == ["test", "template-check", "pipeline"]
+    assert ci.jobs("push") == [] and ci.jobs("schedule") == []
+
+
+def test_merge_request_pipeline_runs_the_test_template_check_and_pipeline_jobs(merge_request):
+    first, _ = merge_request
+    assert first["returncode"] == 0, where(first)
+    # template-check failed (the template moved on) and is only a warning: the pipeline still passes.
+    assert first["verdicts"] == {"test": "PASS", "template-check": "WARN", "pipeline": "PASS"}, where(first)
+    test_log = first["logs"]["test"]
+    for command in ('pip install -e ".[dev]"', "ruff check .", "ruff format --check .", "pytest"):
+        assert f"$ {command}\n" in test_log, where(first, "test")
+    assert re.search(r"\d+ passed", test_log), where(first, "test")
+    assert "$ cruft check" in first["logs"]["template-check"]
+    assert "cruft is out of date" in first["logs"]["template-check"], where(first, "template-check")
+
+
+def test_pipeline_job_pulls_from_s3_and_reruns_only_the_stages_the_change_affects(merge_request):
+    first, _ = merge_request
+    log = first["logs"]["pipeline"]
+    assert "Pipeline not run" not in log, where(first, "pipeline")
+    # validate and prepare come from main's outputs in S3; the changed param re-runs train and evaluate.
+    assert re.search(r"\d+ files? fetched", log), where(first, "pipeline")
+    assert stages_run(log) == ["train", "evaluate"], where(first, "pipeline")
+    assert not re.search(r"\d+ files? pushed|Everything is up to date", log)  # a merge request uploads nothing
+
+
+def test_report_lands_as_one_note_on_the_merge_request_with_the_metrics_and_params_diff(merge_request, gitlab):
+    first, _ = merge_request
+    _, _, project = gitlab
+    (note,) = reports(first["notes"])
+    body = note["body"]
+    assert "Gate passed" in body, body
+    # main's roc_auc, which only the job's `git fetch origin main` could bring (origin/main was stale).
+    main_metrics = yaml.safe_load(run("git", "show", "main:metrics/metrics.json", cwd=project).stdout)
+    assert f"| {main_metrics['roc_auc']:.6g} |" in body, body
+    assert re.search(r"train\.hyperparams\.n_estimators\s*\|\s*60\s*\|\s*80", body), body
+    assert "https://gitlab.example.com/group/churn/-/jobs/" in body and "/artifacts/browse" in body
+    # Found among other comments on later pages; posted once with the project access token.
+    posts = [path for method, path in first["requests"] if method == "POST"]
+    assert posts == [f"/api/v4/projects/{PROJECT_ID}/merge_requests/{MERGE_REQUEST}/notes"], first["requests"]
+    assert len(first["notes"]) == 4
+    log = first["logs"]["pipeline"]
+    assert f"report: created comment {note['id']} on merge request !{MERGE_REQUEST}" in log, where(first, "pipeline")
+    assert TOKEN not in log
+
+
+def test_a_push_that_lowers_the_metric_fails_the_gate_and_updates_the_same_note(merge_request):
+    first, second = merge_request
+    assert second["returncode"] != 0 and second["verdicts"] == {"pipeline": "FAIL"}, where(second)
+    log = second["logs"]["pipeline"]
+    assert stages_run(log) == ["train", "evaluate"], where(second, "pipeline")
+    assert re.search(r"gate FAILED: `roc_auc` dropped by [\d.]+, more than the allowed 0.01", log), where(second)
+    # The note of the first run, edited in place: still one report, no new note.
+    (before,), (after,) = reports(first["notes"]), reports(second["notes"])
+    assert after["id"] == before["id"] and len(second["notes"]) == len(first["notes"])
+    assert "Gate FAILED" in after["body"] and "dropped by" in after["body"]
+    assert re.search(r"max_depth\s*\|\s*-\s*\|\s*1\s*\|", after["body"]), after["body"]
+    methods = [method for method, _ in second["requests"]]
+    assert "PUT" in methods and "POST" not in methods, second["requests"]
+    # The report and the plots of both sides are kept although the job failed.
+    assert "Gate FAILED" in (second["artifacts"] / "reports" / "report.md").read_text()
+    assert (second["artifacts"] / "dvc_plots" / "index.html").is_file()
+
+
+def test_default_branch_pipeline_trains_and_pushes_the_new_model_to_s3(gitlab, merge_request):
+    """A push to main that changes a param: the pipeline job reproduces and uploads; no note anywhere."""
+    ci, api, project = gitlab
+    run("git", "checkout", "--quiet", "main", cwd=project)
+    try:
+        set_hyperparams(project, n_estimators=70)
+        commit(project, "Seventy trees")
+        api.requests.clear()
+        result = ci("default branch", "push", "pipeline")
+    finally:
+        run("git", "checkout", "--quiet", "feature", cwd=project)
+    assert result["returncode"] == 0 and result["verdicts"] == {"pipeline": "PASS"}, where(result)
+    log = result["logs"]["pipeline"]
+    assert stages_run(log) == ["train", "evaluate"], where(result, "pipeline")
+    lock = yaml.safe_load((ci.state / "builds" / "pipeline" / "dvc.lock").read_text())
+    model_md5 = next(out["md5"] for out in lock["stages"]["train"]["outs"] if out["path"] == "models/model.joblib")
+    keys = ci.s3.keys(BUCKET, "dvc/")
+    assert f"dvc/files/md5/{model_md5[:2]}/{model_md5[2:]}" in keys, (model_md5, keys)
+    assert re.search(r"\d+ files? pushed", log), where(result, "pipeline")
+    assert api.requests == []
+
+
+def test_schedule_retrains_on_drifted_data_promotes_and_pushes(gitlab):
+    """New data on main, with twice as many extra malignant cases (two columns drift): the scheduled
+    retrain job finds the drift, reproduces every stage, passes the gate against the last commit,
+    promotes the model (no champion yet in the job's fresh MLflow store) and pushes to S3."""
+    ci, api, project = gitlab
+    raw = Path("data/raw/breast_cancer.csv")
+    s3_env = ci.s3.env(AWS_ENDPOINT_URL_S3=ci.s3.url)
+    run("git", "checkout", "--quiet", "main", cwd=project)
+    try:
+        frame = pd.read_csv(project / raw)
+        malignant = frame[frame["diagnosis"] == "malignant"]
+        pd.concat([frame, malignant, malignant]).to_csv(project / raw, index=False)
+        run("dvc", "add", "--quiet", raw, cwd=project, env=s3_env)
+        run("dvc", "push", f"{raw}.dvc", cwd=project, env=s3_env)
+        commit(project, "New data: more malignant cases")
+        api.requests.clear()
+        result = ci("schedule", "schedule", "retrain")
+    finally:
+        run("git", "checkout", "--quiet", "feature", cwd=project)
+        run("dvc", "checkout", "--quiet", "--force", f"{raw}.dvc", cwd=project)
+    assert result["returncode"] == 0 and result["verdicts"] == {"retrain": "PASS"}, where(result)
+    log = result["logs"]["retrain"]
+    assert re.search(r"drift: .*drifted", log), where(result, "retrain")
+    assert stages_run(log) == ["validate", "prepare", "train", "evaluate"], where(result, "retrain")
+    assert "report: gate passed" in log and "not a merge request pipeline" in log, where(result, "retrain")
+    assert re.search(r"promote: version \d+ is the champion now", log), where(result, "retrain")
+    lock = yaml.safe_load((ci.state / "builds" / "retrain" / "dvc.lock").read_text())
+    model_md5 = next(out["md5"] for out in lock["stages"]["train"]["outs"] if out["path"] == "models/model.joblib")
+    assert f"dvc/files/md5/{model_md5[:2]}/{model_md5[2:]}" in ci.s3.keys(BUCKET, "dvc/")
+    artifacts = ci.state / "artifacts" / "retrain"
+    assert json.loads((artifacts / "reports" / "drift.json").read_text())["drift"] is True
+    assert (artifacts / "dvc.lock").read_text() == (ci.state / "builds" / "retrain" / "dvc.lock").read_text()
+    assert api.requests == []
+
+
+def test_no_secret_of_the_runs_reaches_a_tracked_file(gitlab, merge_request):
+    """The keys and the token were CI/CD variables only (the variables file is git-ignored)."""
+    ci, _, project = gitlab
+    findings = scan_for_credentials(project, (*ci.s3.secrets, TOKEN))
+    assert [finding for finding in findings if "holds the secret" in finding] == []

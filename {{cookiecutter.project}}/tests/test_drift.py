@@ -1,0 +1,113 @@
+"""drift.py: PSI per column, the columns that drift and those that do not, and the command's report and exit status."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.package }} import contract, drift, params
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = params.Drift(psi_threshold=0.2, bins=10)
+
+
+def resample(table: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """More rows from the same population: what new data looks like when nothing changed."""
+    return table.sample(n=len(table), replace=True, random_state=seed).reset_index(drop=True)
+
+
+def test_psi_is_zero_for_equal_shares_and_grows_with_the_difference():
+    even = np.array([0.25, 0.25, 0.25, 0.25])
+    assert drift.psi(even, even) == 0
+    small = drift.psi(even, np.array([0.3, 0.2, 0.25, 0.25]))
+    large = drift.psi(even, np.array([0.7, 0.1, 0.1, 0.1]))
+    assert 0 < small < 0.1 < SETTINGS.psi_threshold < large
+
+
+def test_an_empty_bin_gives_a_finite_psi():
+    assert np.isfinite(drift.psi(np.array([0.5, 0.5, 0.0]), np.array([0.0, 0.5, 0.5])))
+
+
+def test_data_from_the_same_population_does_not_drift(mixed_table):
+    result = drift.compare(mixed_table, resample(mixed_table, seed=1), SETTINGS, skip=[])
+    assert result["drift"] is False
+    assert set(result["columns"]) == set(mixed_table.columns)
+    assert all(column["psi"] <= SETTINGS.psi_threshold for column in result["columns"].values())
+
+
+def test_a_shifted_number_column_drifts_and_only_that_one(mixed_table):
+    current = resample(mixed_table, seed=1)
+    current["income"] = current["income"] * 1.6
+    result = drift.compare(mixed_table, current, SETTINGS, skip=[])
+    assert result["drifted"] == ["income"]
+    assert result["columns"]["income"]["type"] == "number" and result["drift"] is True
+
+
+def test_values_beyond_the_training_range_land_in_the_outer_bins(mixed_table):
+    current = mixed_table.copy()
+    current["age"] = 1_000.0  # every value above the training maximum
+    result = drift.compare(mixed_table, current, SETTINGS, skip=[])
+    assert result["drifted"] == ["age"]
+
+
+def test_a_change_in_category_shares_drifts(mixed_table):
+    current = resample(mixed_table, seed=2)
+    current["city"] = "paris"
+    result = drift.compare(mixed_table, current, SETTINGS, skip=[])
+    assert result["drifted"] == ["city"]
+    assert result["columns"]["city"]["type"] == "category"
+
+
+def test_a_column_filling_up_with_gaps_drifts(mixed_table):
+    current = resample(mixed_table, seed=3)
+    current.loc[current.index % 2 == 0, "age"] = np.nan
+    assert drift.compare(mixed_table, current, SETTINGS, skip=[])["drifted"] == ["age"]
+
+
+def test_missing_and_new_columns_count_as_drift_and_skipped_ones_do_not(mixed_table):
+    current = resample(mixed_table, seed=4).drop(columns=["city"]).assign(channel="web")
+    result = drift.compare(mixed_table, current, SETTINGS, skip=["constant"])
+    assert result["missing_columns"] == ["city"] and result["new_columns"] == ["channel"]
+    assert result["skipped_columns"] == ["constant"] and "constant" not in result["columns"]
+    assert result["drift"] is True and result["drifted"] == []
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch, mixed_table) -> Path:
+    """params.yaml, a data contract and a training reference, as `dvc repro` leaves them."""
+    shutil.copy(PROJECT_ROOT / "params.yaml", tmp_path)
+    (tmp_path / "data").mkdir()
+    contract.write(contract.infer(mixed_table.astype("string"), "label"), tmp_path / "data" / "schema.yaml", "t", 1)
+    monkeypatch.chdir(tmp_path)
+    mixed_table.to_parquet(tmp_path / "reference.parquet", index=False)
+    return tmp_path
+
+
+def test_command_writes_the_report_and_exits_0_without_drift(workspace, mixed_table, capsys):
+    resample(mixed_table, seed=5).to_csv(workspace / "current.csv", index=False)
+    assert drift.main(["current.csv", "reference.parquet", "out/drift.json"]) == 0
+    report = json.loads((workspace / "out" / "drift.json").read_text())
+    assert report["drift"] is False and report["current"]["rows"] == len(mixed_table)
+    assert "drift: none" in capsys.readouterr().out
+
+
+def test_command_exits_1_and_names_the_drifted_column(workspace, mixed_table, capsys):
+    current = resample(mixed_table, seed=5)
+    current["income"] = current["income"] + 40_000
+    current.to_csv(workspace / "current.csv", index=False)
+    assert drift.main(["current.csv", "reference.parquet", "out/drift.json"]) == 1
+    assert json.loads((workspace / "out" / "drift.json").read_text())["drifted"] == ["income"]
+    assert "drift: income drifted" in capsys.readouterr().out
+
+
+def test_command_without_a_reference_stops_naming_the_file(workspace, mixed_table, capsys):
+    mixed_table.to_csv(workspace / "current.csv", index=False)
+    assert drift.main(["current.csv", "missing.parquet", "out/drift.json"]) == 2
+    assert "missing.parquet" in capsys.readouterr().err
+    assert not (workspace / "out").exists()

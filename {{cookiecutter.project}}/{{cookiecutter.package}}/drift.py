@@ -1,0 +1,123 @@
+"""Drift check: has the raw data moved away from the data the model was trained on?
+
+Compares every column of the current raw CSV with the training split that `dvc repro` made, using the
+population stability index: PSI = sum over bins of (current share - training share) * ln(current share /
+training share). Number columns are cut at the training data's quantiles (params.yaml drift.bins), text
+columns compare category shares; gaps are a bin of their own, so a column filling up with gaps drifts too.
+A column drifts when its PSI is above drift.psi_threshold; a column missing on one side counts as drift.
+
+Usage: python -m {{ cookiecutter.package }}.drift [CURRENT_CSV [REFERENCE_PARQUET [REPORT_JSON]]]   (make drift)
+Defaults: data/raw/{{ cookiecutter.__dataset }}.csv, data/prepared/train.parquet, reports/drift.json.
+Exit status: 0 no drift, 1 drift (the retrain workflows start on this), 2 error.
+
+Run it when new data has arrived and *before* `dvc repro`: repro makes the new data the reference.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from {{ cookiecutter.package }} import contract, params
+
+RAW_CSV = Path("data/raw/{{ cookiecutter.__dataset }}.csv")
+SCHEMA = Path("data/schema.yaml")
+REFERENCE = Path("data/prepared/train.parquet")
+REPORT = Path("reports/drift.json")
+EPSILON = 1e-4  # the share an empty bin counts as, so the logarithm stays finite
+
+
+def psi(expected: np.ndarray, actual: np.ndarray) -> float:
+    """Population stability index of two arrays of shares over the same bins."""
+    expected, actual = np.clip(expected, EPSILON, None), np.clip(actual, EPSILON, None)
+    return float(np.sum((actual - expected) * np.log(actual / expected)))
+
+
+def number_shares(reference: pd.Series, current: pd.Series, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Shares of each quantile bin of the reference (values beyond its range go to the outer bins), plus gaps."""
+    edges = np.unique(np.nanquantile(reference, np.linspace(0, 1, bins + 1))[1:-1]) if reference.notna().any() else []
+
+    def shares(values: pd.Series) -> np.ndarray:
+        present = values.dropna().to_numpy(dtype=float)
+        counts = np.bincount(np.searchsorted(edges, present, side="right"), minlength=len(edges) + 1)
+        return np.append(counts, values.isna().sum()) / max(len(values), 1)
+
+    return shares(reference), shares(current)
+
+
+def category_shares(reference: pd.Series, current: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Shares of each value seen on either side, gaps counted as one more value."""
+    reference, current = reference.astype("string").fillna("<gap>"), current.astype("string").fillna("<gap>")
+    values = sorted(set(reference) | set(current))
+    return tuple(
+        side.value_counts(normalize=True).reindex(values, fill_value=0.0).to_numpy() for side in (reference, current)
+    )
+
+
+def compare(reference: pd.DataFrame, current: pd.DataFrame, drift: params.Drift, skip: list[str]) -> dict:
+    """The drift report: PSI per column shared by both tables, and the columns only one of them has."""
+    columns = {}
+    for name in (column for column in reference.columns if column in current.columns and column not in skip):
+        numeric = pd.api.types.is_numeric_dtype(reference[name])
+        if numeric:
+            shares = number_shares(reference[name], pd.to_numeric(current[name], errors="coerce"), drift.bins)
+        else:
+            shares = category_shares(reference[name], current[name])
+        value = round(psi(*shares), 6)
+        kind = "number" if numeric else "category"
+        columns[name] = {"type": kind, "psi": value, "drift": value > drift.psi_threshold}
+    missing = [name for name in reference.columns if name not in current.columns and name not in skip]
+    new = [name for name in current.columns if name not in reference.columns and name not in skip]
+    drifted = [name for name, result in columns.items() if result["drift"]]
+    return {
+        "drift": bool(drifted or missing or new),
+        "psi_threshold": drift.psi_threshold,
+        "drifted": drifted,
+        "missing_columns": missing,  # in the training data, not in the current data
+        "new_columns": new,  # in the current data only
+        "skipped_columns": [name for name in skip if name in reference.columns or name in current.columns],
+        "columns": columns,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) > 3 or any(arg.startswith("-") for arg in args):
+        print(__doc__, file=sys.stderr)
+        return 2
+    current_csv, reference_file, report_file = (Path(a) for a in [*args, *(RAW_CSV, REFERENCE, REPORT)[len(args) :]])
+    try:
+        p = params.load()
+        current = contract.read_typed(current_csv, contract.load(SCHEMA))
+        reference = pd.read_parquet(reference_file)
+    except (OSError, ValueError, yaml.YAMLError, params.ParamsError) as error:  # a missing or unreadable file
+        print(f"drift: {error}\n(the reference comes from `dvc repro` or `dvc pull`)", file=sys.stderr)
+        return 2
+    if current.empty or reference.empty:
+        print(f"drift: no data rows in {current_csv if current.empty else reference_file}", file=sys.stderr)
+        return 2
+
+    report = compare(reference, current, p.drift, p.data.drop_columns)
+    report["current"] = {"path": str(current_csv), "rows": len(current)}
+    report["reference"] = {"path": str(reference_file), "rows": len(reference)}
+    report_file.parent.mkdir(parents=True, exist_ok=True)
+    report_file.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+    for name, result in sorted(report["columns"].items(), key=lambda item: -item[1]["psi"]):
+        print(f"  {name:<30} PSI {result['psi']:>8.4f}{'  DRIFT' if result['drift'] else ''}")
+    for kind in ("missing_columns", "new_columns"):
+        if report[kind]:
+            print(f"  {kind.replace('_', ' ')}: {', '.join(report[kind])}")
+    if report["drift"]:
+        changed = report["drifted"] + report["missing_columns"] + report["new_columns"]
+        print(f"drift: {', '.join(changed)} drifted (PSI > {p.drift.psi_threshold} or column changed) -> {report_file}")
+        return 1
+    print(f"drift: none, every column's PSI is at most {p.drift.psi_threshold} -> {report_file}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,363 @@
+"""Pull/merge request report and regression gate, the same on GitHub and GitLab.
+
+Compares this branch's metrics and params with the base branch's (`dvc metrics diff`, `dvc params
+diff`), fails when the primary metric (params.yaml evaluate.primary_metric) dropped by more than
+evaluate.max_regression, and posts the result as one comment that later runs update in place.
+
+Usage: python -m {{ cookiecutter.package }}.report BASE_REF      (make report BASE=main)
+
+Run it from the project root after `dvc repro`. BASE_REF is the base branch (main, origin/main) or any
+commit; `dvc metrics diff` reads it from git, so CI must check out the full history.
+Exit status: 0 the gate passes, 1 it fails (the report says why), 2 usage or tool error.
+
+The report always goes to stdout and reports/report.md, and to $GITHUB_STEP_SUMMARY when set. It is
+also posted:
+- GitHub Actions, pull request event, GITHUB_TOKEN set: a comment via $GITHUB_API_URL;
+- GitLab CI, merge request pipeline, GITLAB_REPORT_TOKEN set (a project access token with the api
+  scope): a note via $CI_API_V4_URL.
+Otherwise one line says where the report went instead. A failed post is printed and never changes the
+exit status. Needs only the standard library and PyYAML (which DVC installs), so CI can run it
+without the project's heavier dependencies.
+"""
+
+import json
+import math
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+
+import yaml
+
+from {{ cookiecutter.package }} import params
+
+MARKER = "<!-- dvc-report -->"  # hidden in the rendered comment; how a later run finds it
+REPORT_FILE = Path("reports/report.md")
+MODEL_INFO = Path("models/model_info.json")
+COMMENT_LIMIT = 65_000  # GitHub refuses comments over 65,536 characters; GitLab allows more
+MAX_PAGES = 50  # of 100 comments each, when looking for our earlier comment
+
+
+class ReportError(Exception):
+    """A usage or tool problem: no report can be made (exit status 2)."""
+
+
+class ApiError(Exception):
+    """The comment API refused or failed; the report is still in the log and summary."""
+
+
+# --- what changed, and the gate ---------------------------------------------------------------
+
+
+def run(*command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
+def resolve_base(ref: str) -> str:
+    """The git ref to compare with: `ref` itself, else `origin/ref` (what a CI checkout has)."""
+    for candidate in (ref, f"origin/{ref}"):
+        if run("git", "rev-parse", "--verify", "--quiet", candidate + "^{commit}").returncode == 0:
+            return candidate
+    shallow = run("git", "rev-parse", "--is-shallow-repository").stdout.strip() == "true"
+    raise ReportError(
+        f"unknown git ref '{ref}' (nor origin/{ref}): the base branch must be in this clone's history. "
+        f"Fetch it (git fetch origin {ref}){'; this clone is shallow' if shallow else ''}: CI must check out "
+        "the full history (GitHub: actions/checkout with fetch-depth: 0; GitLab: GIT_DEPTH: 0)."
+    )
+
+
+def dvc(*args: str) -> str:
+    """Run DVC from this interpreter's environment; its stdout."""
+    result = run(sys.executable, "-m", "dvc", *args)
+    if result.returncode != 0:
+        raise ReportError(f"`dvc {' '.join(args)}` failed (exit {result.returncode}): {result.stderr.strip()[-2000:]}")
+    return result.stdout
+
+
+def as_float(value) -> float | None:
+    """A metric value as a float; None when missing or not a number."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        return None
+    return float(value)
+
+
+def base_max_regression(base: str) -> float | None:
+    """evaluate.max_regression as the base branch has it, so a change cannot loosen its own gate."""
+    shown = run("git", "show", f"{base}:params.yaml")
+    if shown.returncode != 0:
+        return None
+    try:
+        evaluate = yaml.safe_load(shown.stdout) or {}
+    except yaml.YAMLError:
+        return None
+    for key in ("evaluate", "max_regression"):
+        evaluate = evaluate.get(key) if isinstance(evaluate, dict) else None
+    return as_float(evaluate)
+
+
+def gate(metrics: dict, primary: str, max_regression: float, base: str) -> tuple[bool, str]:
+    """(passed, why): fails only when `primary` dropped by more than max_regression below `base`."""
+    values = next((by_name[primary] for by_name in metrics.values() if primary in by_name), {})
+    old, new = as_float(values.get("old")), as_float(values.get("new"))
+    if new is None:
+        return False, (
+            f"this branch has no value for the primary metric `{primary}` (evaluate.primary_metric): "
+            "run `dvc repro` before the report, and check that the evaluate stage writes that metric."
+        )
+    if old is None:
+        return True, f"`{base}` has no `{primary}` yet (no metrics committed there): nothing to regress from."
+    drop = round(old - new, 9)  # rounded: 0.98 - 0.97 must not count as more than 0.01
+    change = f"{old:g} on `{base}` -> {new:g} on this branch ({new - old:+.6g})"
+    if drop > max_regression:
+        return False, (
+            f"`{primary}` dropped by {drop:g}, more than the allowed {max_regression:g} "
+            f"(evaluate.max_regression): {change}."
+        )
+    return True, f"`{primary}` {change}; a drop of more than {max_regression:g} (evaluate.max_regression) fails."
+
+
+# --- the markdown ----------------------------------------------------------------------------
+
+
+def metrics_table(metrics: dict, primary: str, base: str) -> list[str]:
+    rows = [f"| File | Metric | `{base}` | this branch | Change |", "| --- | --- | ---: | ---: | ---: |"]
+    for path, by_name in metrics.items():
+        for name, values in sorted(by_name.items()):
+            old, new = as_float(values.get("old")), as_float(values.get("new"))
+            change = f"{new - old:+.6g}" if old is not None and new is not None else "-"
+            label = f"**{name}** (primary)" if name == primary else name
+            shown = [f"{value:.6g}" if value is not None else "missing" for value in (old, new)]
+            rows.append(f"| {path} | {label} | {shown[0]} | {shown[1]} | {change} |")
+    return rows if len(rows) > 2 else ["No metrics on either side: run `dvc repro` first."]
+
+
+def model_line() -> str:
+    """Which model this branch trained, from the evaluate stage's models/model_info.json."""
+    try:
+        info = json.loads(MODEL_INFO.read_text(encoding="utf-8"))
+    except OSError:
+        return f"**Model:** unknown ({MODEL_INFO} not found)"
+    except ValueError:
+        info = None
+    if not isinstance(info, dict):
+        return f"**Model:** unknown ({MODEL_INFO} is not a JSON object)"
+    keys = ("model_name", "model_version", "run_id", "git_commit")
+    name, version, run_id, commit = (info.get(key) or "?" for key in keys)
+    return f"**Model:** `{name}` version {version} (MLflow run `{run_id}`, commit `{str(commit)[:12]}`)"
+
+
+def plots_line(base: str, env: Mapping[str, str]) -> str:
+    """Where CI keeps the plots diff: the GitHub run's artifacts or the GitLab job's artifacts."""
+    if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
+        server = env.get("GITHUB_SERVER_URL", "https://github.com")
+        url = f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+    elif env.get("CI_JOB_URL"):
+        url = f"{env['CI_JOB_URL']}/artifacts/browse"
+    else:
+        return f"**Plots:** `dvc plots diff {base}` renders them locally."
+    return f"**Plots:** [`dvc plots diff {base}` in this run's artifacts]({url})"
+
+
+def build_markdown(metrics: dict, params_md: str, passed: bool, why: str, primary: str, base: str, env) -> str:
+    params_lines = params_md.strip().splitlines()
+    if len(params_lines) <= 2:  # only the header: nothing changed
+        params_lines = [f"No params differ from `{base}`."]
+    return "\n".join(
+        [
+            MARKER,
+            f"## Model report: this branch vs `{base}`",
+            "",
+            f"**Gate {'passed' if passed else 'FAILED'}:** {why}",
+            "",
+            model_line(),
+            "",
+            plots_line(base, env),
+            "",
+            "### Metrics",
+            "",
+            *metrics_table(metrics, primary, base),
+            "",
+            "### Params",
+            "",
+            *params_lines,
+            "",
+        ]
+    )
+
+
+def fit(markdown: str, limit: int = COMMENT_LIMIT) -> str:
+    """The report cut to `limit` characters at a line break, saying so (the gate comes first, so it stays)."""
+    if len(markdown) <= limit:
+        return markdown
+    note = "\n\n_Cut to fit a comment: {} more lines are in the job log and reports/report.md._\n"
+    lines, size = [], len(note) + 10
+    for line in markdown.splitlines():
+        if size + len(line) + 1 > limit:
+            break
+        lines.append(line)
+        size += len(line) + 1
+    return "\n".join(lines) + note.format(len(markdown.splitlines()) - len(lines))
+
+
+# --- posting -----------------------------------------------------------------------------------
+
+
+def call(method: str, url: str, headers: dict, body: dict | None = None) -> tuple[object, Mapping[str, str]]:
+    """One API request; (decoded JSON, response headers). Raises ApiError without the token in it."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={**headers, "User-Agent": "dvc-report"})
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"null"), response.headers
+    except urllib.error.HTTPError as error:
+        detail = error.read().decode(errors="replace")[:300]
+        raise ApiError(f"{method} {url} answered {error.code} {error.reason}: {detail}") from None
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        raise ApiError(f"{method} {url} failed: {error}") from None
+
+
+def next_page(url: str, headers: Mapping[str, str]) -> str | None:
+    """The next page's URL: the Link header (GitHub, GitLab), else GitLab's X-Next-Page. Same host only."""
+    for part in (headers.get("Link") or "").split(","):
+        if 'rel="next"' in part:
+            link = part.split(";")[0].strip(" <>")
+            same_host = urllib.parse.urlsplit(link).netloc == urllib.parse.urlsplit(url).netloc
+            return link if same_host else None
+    if page := (headers.get("X-Next-Page") or "").strip():
+        parts = urllib.parse.urlsplit(url)
+        query = dict(urllib.parse.parse_qsl(parts.query), page=page)
+        return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+    return None
+
+
+def upsert(list_url: str, item_url: str, method: str, headers: dict, markdown: str) -> str:
+    """Update our earlier comment (found by MARKER) in place, else create one; say which."""
+    url, own = f"{list_url}?per_page=100", None
+    for _ in range(MAX_PAGES):
+        comments, response_headers = call("GET", url, headers)
+        if not isinstance(comments, list):
+            raise ApiError(f"GET {url} answered with something other than a list of comments")
+        own = next((c for c in comments if MARKER in (c.get("body") or "") and not c.get("system")), None)
+        url = None if own else next_page(url, response_headers)
+        if not url:
+            break
+    if own:
+        call(method, item_url.format(id=own["id"]), headers, {"body": markdown})
+        return f"updated comment {own['id']} in place"
+    created, _ = call("POST", list_url, headers, {"body": markdown})
+    return f"created comment {created.get('id') if isinstance(created, dict) else '?'}"
+
+
+def read_event(path: str) -> dict:
+    """The webhook payload GitHub Actions saves for the run; empty when there is none."""
+    try:
+        event = json.loads(Path(path).read_text(encoding="utf-8")) if path and Path(path).is_file() else {}
+    except ValueError:
+        return {}
+    return event if isinstance(event, dict) else {}
+
+
+def post_github(markdown: str, env: Mapping[str, str]) -> str:
+    pull = read_event(env.get("GITHUB_EVENT_PATH", "")).get("pull_request") or {}
+    if not pull.get("number"):
+        return "report: not a pull request event, so no comment: the report is in the job summary"
+    number, repository = pull["number"], env.get("GITHUB_REPOSITORY", "")
+    head = pull.get("head") or {}
+    if "repo" in head and (head["repo"] or {}).get("full_name") != repository:
+        return (
+            f"report: pull request #{number} comes from a fork, and GitHub gives forks no token that may "
+            "comment: the report is in the job summary only"
+        )
+    token = env.get("GITHUB_TOKEN")
+    if not token:
+        return (
+            f"report: no GITHUB_TOKEN in the environment, so no comment on pull request #{number}: the report "
+            "is in the job summary (give the step GITHUB_TOKEN from github.token and the job pull-requests: write)"
+        )
+    api = f"{env.get('GITHUB_API_URL', 'https://api.github.com').rstrip('/')}/repos/{repository}/issues"
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json"}
+    try:
+        done = upsert(f"{api}/{number}/comments", api + "/comments/{id}", "PATCH", headers, markdown)
+    except ApiError as error:
+        return f"report: could not comment on pull request #{number}: {str(error).replace(token, '***')}"
+    return f"report: {done} on pull request #{number}"
+
+
+def post_gitlab(markdown: str, env: Mapping[str, str]) -> str:
+    iid = env.get("CI_MERGE_REQUEST_IID")
+    if not iid:
+        return "report: not a merge request pipeline, so no note: the report is in this job's log"
+    project = env.get("CI_MERGE_REQUEST_PROJECT_ID") or env.get("CI_PROJECT_ID", "")
+    if env.get("CI_PROJECT_ID", project) != project:
+        return (
+            f"report: merge request !{iid} comes from a fork and this pipeline runs in the fork, which has no "
+            "token for the target project: the report is in this job's log only"
+        )
+    token = env.get("GITLAB_REPORT_TOKEN")
+    if not token:
+        return (
+            f"report: no GITLAB_REPORT_TOKEN, so no note on merge request !{iid}: the report is in this job's "
+            "log (add a project access token with the api scope as a masked CI/CD variable of that name)"
+        )
+    api = f"{env.get('CI_API_V4_URL', 'https://gitlab.com/api/v4').rstrip('/')}"
+    notes = f"{api}/projects/{project}/merge_requests/{iid}/notes"
+    try:
+        done = upsert(notes, notes + "/{id}", "PUT", {"PRIVATE-TOKEN": token}, markdown)
+    except ApiError as error:
+        return f"report: could not add a note to merge request !{iid}: {str(error).replace(token, '***')}"
+    return f"report: {done} on merge request !{iid}"
+
+
+def publish(markdown: str, env: Mapping[str, str]) -> str:
+    """Post the comment where this CI run can; return the one line that says where the report went."""
+    if env.get("GITHUB_ACTIONS") == "true":
+        return post_github(markdown, env)
+    if env.get("GITLAB_CI") == "true":
+        return post_gitlab(markdown, env)
+    return f"report: not in GitHub Actions or GitLab CI, so nothing posted: the report is in {REPORT_FILE}"
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    env = os.environ if env is None else env
+    if len(args) != 1 or args[0].startswith("-"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    try:
+        p = params.load()
+        base = resolve_base(args[0])
+        metrics = json.loads(dvc("metrics", "diff", "--json", "--all", base) or "{}")
+        params_md = dvc("params", "diff", "--md", base)
+    except (ReportError, params.ParamsError, OSError, ValueError) as error:
+        print(f"report: {error}", file=sys.stderr)
+        return 2
+    primary, margin = p.evaluate.primary_metric, p.evaluate.max_regression
+    base_margin = base_max_regression(base)
+    passed, why = gate(metrics, primary, margin if base_margin is None else base_margin, base)
+    if base_margin is not None and base_margin != margin:
+        why += f" The margin is `{base}`'s; this branch's {margin:g} applies once it is merged."
+
+    markdown = build_markdown(metrics, params_md, passed, why, primary, base, env)
+    REPORT_FILE.parent.mkdir(parents=True, exist_ok=True)
+    REPORT_FILE.write_text(markdown, encoding="utf-8")
+    print(markdown)
+    comment = fit(markdown)
+    if env.get("GITHUB_STEP_SUMMARY"):
+        with open(env["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as summary:
+            summary.write(comment + "\n")
+    print(publish(comment, env))
+    print(f"report: gate {'passed' if passed else 'FAILED'}: {why}")
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
