@@ -65,7 +65,7 @@ ci-tools: system-tools ci-tools/node_modules/.package-lock.json
 bench-serving: $(VENV)/.installed
 	python benchmarks/serving.py
 
-## All benchmarks at full size vs plain-script baselines (~45 min; results.json, RESULTS.md)
+## All benchmarks at full size vs plain-script baselines (20-40 min; results.json, RESULTS.md)
 bench: $(VENV)/.installed
 	python benchmarks/serving.py
 	python benchmarks/pipeline.py

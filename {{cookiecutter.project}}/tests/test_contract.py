@@ -60,3 +60,20 @@ def test_numbers_read_as_text_become_numbers_and_codes_stay_text(raw, rules):
     typed = contract.apply_types(raw, rules)
     assert pd.api.types.is_float_dtype(typed["age"])
     assert not pd.api.types.is_numeric_dtype(typed["city"])
+
+
+def test_fast_read_gives_the_table_of_reading_text_then_converting(raw, rules, tmp_path):
+    path = tmp_path / "raw.csv"
+    assert contract.unparsed_numbers(contract.read_parsed(path, rules), rules) == []
+    expected = contract.apply_types(contract.read_csv(path), rules)
+    pd.testing.assert_frame_equal(contract.read_typed(path, rules), expected, check_exact=True)
+
+
+def test_text_in_a_number_column_still_reads_as_gaps(raw, rules, tmp_path):
+    raw.loc[:2, "income"] = "12,5k"
+    path = tmp_path / "edited.csv"
+    raw.to_csv(path, index=False)
+    assert contract.unparsed_numbers(contract.read_parsed(path, rules), rules) == ["income"]
+    typed = contract.read_typed(path, rules)
+    assert typed["income"].head(3).isna().all() and pd.api.types.is_float_dtype(typed["income"])
+    pd.testing.assert_frame_equal(typed, contract.apply_types(contract.read_csv(path), rules), check_exact=True)

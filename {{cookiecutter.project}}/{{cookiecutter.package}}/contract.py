@@ -44,23 +44,51 @@ def non_numbers(values: pd.Series) -> pd.Series:
     return values[pd.to_numeric(values, errors="coerce").isna() & values.notna()]
 
 
+def number_columns(contract: dict[str, Any]) -> list[str]:
+    """The columns the contract reads as numbers{% if cookiecutter.task == 'regression' %}, the target included{% endif %}."""
+    numbers = [name for name, rule in contract["columns"].items() if rule["type"] == "number"]
+{%- if cookiecutter.task == 'regression' %}
+    return [*numbers, contract["target"]["column"]]
+{%- else %}
+    return numbers
+{%- endif %}
+
+
 def apply_types(table: pd.DataFrame, contract: dict[str, Any]) -> pd.DataFrame:
     """Numbers as floats and everything else as text, as the contract says{% if cookiecutter.task == 'classification' %} (class labels are text too){% endif %}."""
     typed = table.copy()
-    for name, rule in contract["columns"].items():
-        if name in typed.columns and rule["type"] == "number":
+    for name in number_columns(contract):
+        if name in typed.columns:
             typed[name] = pd.to_numeric(typed[name], errors="coerce")
-{%- if cookiecutter.task == 'regression' %}
-    target = contract["target"]["column"]
-    if target in typed.columns:
-        typed[target] = pd.to_numeric(typed[target], errors="coerce")
-{%- endif %}
     return typed
 
 
+def read_parsed(path: Path | str, contract: dict[str, Any]) -> pd.DataFrame:
+    """The CSV in one pass of pandas' C parser, told which columns are text (every column the contract
+    does not read as a number); it parses the number columns itself, which is several times faster than
+    reading all as text and converting afterwards. A number column holding text stays text here: see
+    unparsed_numbers."""
+    header = pd.read_csv(path, nrows=0).columns
+    numbers = set(number_columns(contract))
+    text = {name: str for name in header if name not in numbers}
+    return pd.read_csv(path, na_values=MISSING_TOKENS, keep_default_na=False, dtype=text)
+
+
+def unparsed_numbers(table: pd.DataFrame, contract: dict[str, Any]) -> list[str]:
+    """The contract's number columns that read_parsed could not parse as numbers (they hold text)."""
+    return [name for name in number_columns(contract) if name in table and table[name].dtype.kind not in "iuf"]
+
+
 def read_typed(path: Path | str, contract: dict[str, Any]) -> pd.DataFrame:
-    """The CSV with the contract's types: what the prepare stage splits."""
-    return apply_types(read_csv(path), contract)
+    """The CSV with the contract's types: what the prepare stage splits.
+
+    The same table as apply_types(read_csv(path)), read the fast way when every number column parses;
+    otherwise (text in a number column, which validate reports) converted value by value, text to gaps.
+    """
+    table = read_parsed(path, contract)
+    if unparsed_numbers(table, contract):
+        return apply_types(read_csv(path), contract)
+    return table
 
 
 def infer(table: pd.DataFrame, target: str) -> dict[str, Any]:

@@ -66,17 +66,23 @@ def describe(column: str | None, check: str, failures: pd.Series, table: pd.Data
 
 
 def find_problems(table: pd.DataFrame, rules: dict[str, Any]) -> list[str]:
-    """Every way the raw table breaks the contract, as sentences (empty when it keeps it)."""
-    if table.empty:
-        return ["no data rows (only a header?)"]
+    """Every way the raw table, read as text (contract.read_csv), breaks the contract, as sentences
+    (empty when it keeps it). Text in a number column is reported with examples, and alone: range
+    checks on text would only repeat it."""
     problems = [
         f"column '{name}': {len(bad)} values are not numbers (e.g. {', '.join(map(repr, bad.unique()[:EXAMPLES]))})"
         for name, rule in rules["columns"].items()
         if rule["type"] == "number" and name in table.columns and not (bad := contract.non_numbers(table[name])).empty
     ]
-    if problems:
-        return problems  # range checks on text would only repeat these
-    typed = contract.apply_types(table, rules)
+    return problems or typed_problems(contract.apply_types(table, rules), rules)
+
+
+def typed_problems(typed: pd.DataFrame, rules: dict[str, Any]) -> list[str]:
+    """The contract's other checks, on a table that has its types already (gaps, ranges, categories,
+    columns, target)."""
+    if typed.empty:
+        return ["no data rows (only a header?)"]
+    problems = []
     try:
         pandera_schema(rules).validate(typed, lazy=True)
     except pa.errors.SchemaErrors as errors:
@@ -112,11 +118,16 @@ def main(argv: list[str] | None = None) -> None:
     raw_csv, schema_file, report_file = (Path(arg) for arg in args)
     rules = contract.load(schema_file)
     try:
-        table = contract.read_csv(raw_csv)
+        # One fast pass parses the number columns; only when one of them holds text is the file read
+        # again as text, to quote the offending values.
+        table = contract.read_parsed(raw_csv, rules)
+        if contract.unparsed_numbers(table, rules):
+            table = contract.read_csv(raw_csv)
+            problems = find_problems(table, rules)
+        else:
+            problems = typed_problems(table, rules)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
         table, problems = None, [f"not a readable CSV file ({type(error).__name__}: {str(error).splitlines()[0]})"]
-    else:
-        problems = find_problems(table, rules)
     target = rules["target"]["column"]
     report = {
         "file": str(raw_csv),
