@@ -131,6 +131,15 @@ def commit(project: Path, message: str) -> str:
     return run("git", "rev-parse", "HEAD", cwd=project).stdout.strip()
 
 
+def venv_seeing_test_packages(venv: Path, python_version: str) -> Path:
+    """A new venv that also sees this test environment's packages (a .pth file): a CI job's
+    `pip install -e .` run in it then installs only the project itself."""
+    run(BIN / "python", "-m", "venv", venv, cwd=venv.parent)
+    site = run(BIN / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=venv.parent)
+    (venv / "lib" / f"python{python_version}" / "site-packages" / "template_tools.pth").write_text(site.stdout)
+    return venv
+
+
 def load_comment_api(project: Path):
     """The baked project's own stand-in for the GitHub and GitLab comment APIs (tests/comment_api.py)."""
     spec = importlib.util.spec_from_file_location("baked_comment_api", project / "tests" / "comment_api.py")

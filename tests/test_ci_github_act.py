@@ -22,7 +22,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import BIN, bake, commit, load_comment_api, run, set_hyperparams, stages_run, tool_env, wall_time
+from conftest import (
+    BIN,
+    bake,
+    commit,
+    load_comment_api,
+    run,
+    set_hyperparams,
+    stages_run,
+    tool_env,
+    venv_seeing_test_packages,
+    wall_time,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -235,9 +246,7 @@ def ci(tmp_path_factory, s3_endpoint):
         act = Act(project, home, s3_endpoint, api)
         # The venv setup-python's stand-in puts on PATH: the test environment's packages through a .pth
         # file, so the job's `pip install -e .` only installs the project itself.
-        run(BIN / "python", "-m", "venv", act.venv, cwd=home)
-        site = run(BIN / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=home)
-        (act.venv / "lib" / f"python{PYTHON}" / "site-packages" / "template_tools.pth").write_text(site.stdout)
+        venv_seeing_test_packages(act.venv, PYTHON)
         env = tool_env(**act.git_env())
         run("git", "clone", "--quiet", "--bare", project, act.bare, cwd=home)
         run("git", "remote", "add", "origin", ORIGIN, cwd=project, env=env)

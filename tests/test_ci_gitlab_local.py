@@ -40,6 +40,7 @@ from conftest import (
     set_hyperparams,
     stages_run,
     tool_env,
+    venv_seeing_test_packages,
     wall_time,
 )
 
@@ -204,9 +205,7 @@ def gitlab(tmp_path_factory, s3_endpoint):
 
     with load_comment_api(project)(token=TOKEN, per_page=2) as api:
         ci = GitLabCI(project, home, s3_endpoint, api)
-        run(BIN / "python", "-m", "venv", ci.venv, cwd=home)
-        site = run(BIN / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=home)
-        (ci.venv / "lib" / f"python{PYTHON}" / "site-packages" / "template_tools.pth").write_text(site.stdout)
+        venv_seeing_test_packages(ci.venv, PYTHON)
         # The merge request: one param changed on `feature`, which the runs check out.
         run("git", "checkout", "--quiet", "-b", "feature", cwd=project)
         set_hyperparams(project, n_estimators=80)
