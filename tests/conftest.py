@@ -131,6 +131,20 @@ def commit(project: Path, message: str) -> str:
     return run("git", "rev-parse", "HEAD", cwd=project).stdout.strip()
 
 
+def trained_s3_project(home: Path, s3_endpoint, bucket: str, **answers: str) -> Path:
+    """A bake with an S3 remote on the moto endpoint whose main branch holds a trained model, committed
+    and pushed: where the CI execution tests start. A 60-tree forest keeps every CI run short."""
+    project = bake(home / "bake", dvc_remote="s3", dvc_remote_url=f"s3://{bucket}/dvc", **answers)
+    s3_endpoint.client().create_bucket(Bucket=bucket)
+    s3_env = s3_endpoint.env(AWS_ENDPOINT_URL_S3=s3_endpoint.url)
+    set_hyperparams(project, n_estimators=60)
+    run("dvc", "repro", cwd=project, env=s3_env)
+    run("git", "add", "--all", cwd=project)
+    commit(project, "Train the first model")
+    run("dvc", "push", cwd=project, env=s3_env)
+    return project
+
+
 def venv_seeing_test_packages(venv: Path, python_version: str) -> Path:
     """A new venv that also sees this test environment's packages (a .pth file): a CI job's
     `pip install -e .` run in it then installs only the project itself."""

@@ -24,13 +24,13 @@ import pytest
 import yaml
 from conftest import (
     BIN,
-    bake,
     commit,
     load_comment_api,
     run,
     set_hyperparams,
     stages_run,
     tool_env,
+    trained_s3_project,
     venv_seeing_test_packages,
     wall_time,
 )
@@ -231,16 +231,7 @@ def assert_act(result, succeeded: bool):
 def ci(tmp_path_factory, s3_endpoint):
     """(act, api, project): a bake whose main branch has a trained model in S3 and an origin remote."""
     home = tmp_path_factory.mktemp("act")
-    project = bake(home / "bake", ci="github", dvc_remote="s3", dvc_remote_url=f"s3://{BUCKET}/dvc",
-                   docker="no", python_version=PYTHON)  # fmt: skip
-    s3_endpoint.client().create_bucket(Bucket=BUCKET)
-    s3_env = s3_endpoint.env(AWS_ENDPOINT_URL_S3=s3_endpoint.url)
-    # main: a smaller forest than the default keeps every run short.
-    set_hyperparams(project, n_estimators=60)
-    run("dvc", "repro", cwd=project, env=s3_env)
-    run("git", "add", "--all", cwd=project)
-    commit(project, "Train the first model")
-    run("dvc", "push", cwd=project, env=s3_env)
+    project = trained_s3_project(home, s3_endpoint, BUCKET, ci="github", docker="no", python_version=PYTHON)
 
     with load_comment_api(project)(token=TOKEN, per_page=2) as api:
         act = Act(project, home, s3_endpoint, api)

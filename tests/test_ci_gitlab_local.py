@@ -32,7 +32,6 @@ import yaml
 from conftest import (
     BIN,
     TEMPLATE,
-    bake,
     commit,
     load_comment_api,
     run,
@@ -40,6 +39,7 @@ from conftest import (
     set_hyperparams,
     stages_run,
     tool_env,
+    trained_s3_project,
     venv_seeing_test_packages,
     wall_time,
 )
@@ -190,18 +190,11 @@ def gitlab(tmp_path_factory, s3_endpoint):
     require_tools()
     home = tmp_path_factory.mktemp("gitlab-ci-local")
     (home / "home").mkdir()
-    project = bake(home / "bake", ci="gitlab", dvc_remote="s3", dvc_remote_url=f"s3://{BUCKET}/dvc",
-                   docker="no", python_version=PYTHON)  # fmt: skip
-    first_commit = run("git", "rev-parse", "HEAD", cwd=project).stdout.strip()
-    s3_endpoint.client().create_bucket(Bucket=BUCKET)
-    s3_env = s3_endpoint.env(AWS_ENDPOINT_URL_S3=s3_endpoint.url)
-    # main: a smaller forest than the default keeps every run short.
-    set_hyperparams(project, n_estimators=60)
-    run("dvc", "repro", cwd=project, env=s3_env)
+    project = trained_s3_project(home, s3_endpoint, BUCKET, ci="gitlab", docker="no", python_version=PYTHON)
+    first_commit = run("git", "rev-list", "--max-parents=0", "HEAD", cwd=project).stdout.strip()  # the bake's
     link_to_an_older_template(project, home / "template")
-    run("git", "add", "--all", cwd=project)
-    commit(project, "Train the first model")
-    run("dvc", "push", cwd=project, env=s3_env)
+    run("git", "add", ".cruft.json", cwd=project)
+    commit(project, "Link the project to its template")
 
     with load_comment_api(project)(token=TOKEN, per_page=2) as api:
         ci = GitLabCI(project, home, s3_endpoint, api)
