@@ -1,8 +1,9 @@
 """Remove what the answers did not select, bring in the user's CSV, then hand over to bootstrap.
 
 All real setup (git, DVC, data, remote, first commit) lives in the project's own
-`{{ cookiecutter.package }}/bootstrap.py`, which `make setup` runs too. This hook only runs it when its
-tools are importable here; under pipx or uvx they are not, and the hook says how to finish.
+`{{ cookiecutter.package }}/bootstrap.py`, which `make setup` runs too. This hook only runs it when every
+dependency in the project's pyproject.toml is installed here; under pipx or uvx they are not, and the
+hook says how to finish.
 
 Under cruft the hook stops after pruning: `cruft update` and `cruft diff` render the template into
 throw-away directories to diff two versions, and a git repository or DVC cache there would enter
@@ -10,8 +11,9 @@ that diff. `cruft create` also writes `.cruft.json` only after this hook, so the
 later by `make setup` is the one that includes it.
 """
 
-import importlib.util
+import importlib.metadata
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,7 +35,6 @@ UNSELECTED = {
     f"{PACKAGE}/serve.py": DOCKER != "yes",
     "tests/test_serve.py": DOCKER != "yes",
 }
-BOOTSTRAP_NEEDS = ("dvc", "sklearn", "pandas", "yaml")
 
 
 def remove_unselected():
@@ -61,6 +62,28 @@ def copy_user_data():
         shutil.copyfile(source, RAW_CSV)
 
 
+def missing_dependencies():
+    """The project's dependencies (pyproject.toml) that are not installed where cookiecutter runs.
+
+    The stages import every one of them, so the project is ready only when none is missing.
+    """
+    try:
+        import tomllib  # Python 3.11+; cookiecutter may run on an older one
+
+        with open("pyproject.toml", "rb") as file:
+            requirements = tomllib.load(file)["project"]["dependencies"]
+    except ImportError:
+        return ["Python 3.11+ (tomllib)"]
+    missing = []
+    for requirement in requirements:
+        name = re.match(r"[A-Za-z0-9._-]+", requirement).group()
+        try:
+            importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(name)
+    return missing
+
+
 def main():
     remove_unselected()
     copy_user_data()
@@ -71,11 +94,12 @@ def main():
         )
         return
     subprocess.run(["git", "init", "--quiet", "--initial-branch=main"], check=True)
-    missing = [name for name in BOOTSTRAP_NEEDS if importlib.util.find_spec(name) is None]
+    missing = missing_dependencies()
     if missing:
         print(
-            f"\nCreated {Path.cwd().name}/ as a git repository. {', '.join(missing)} are not "
-            f"installed where cookiecutter runs, so DVC and the data are not set up yet.\n"
+            f"\nCreated {Path.cwd().name}/ as a git repository. {', '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not installed where cookiecutter runs, so DVC and "
+            f"the data are not set up yet.\n"
             f"Finish with:  cd {Path.cwd().name} && make setup\n"
         )
         return

@@ -1,5 +1,7 @@
 """`make setup` finishes what the hook could not, and the baked project works on each Python it supports."""
 
+from pathlib import Path
+
 import pytest
 from conftest import BIN, TEMPLATE, bake, find_python, run, stages_run, tool_env
 
@@ -28,6 +30,37 @@ def test_bake_without_dvc_or_sklearn_succeeds_and_make_setup_finishes_it(tmp_pat
     assert stages_run(output) == ["validate", "prepare", "train", "evaluate"]
     version = run("make", "--no-print-directory", "-s", "test", "PYTEST_ADDOPTS=-q", cwd=project)
     assert " passed" in version.stdout and "skipped" not in version.stdout
+
+
+def test_bake_where_one_dependency_is_missing_is_not_called_ready(tmp_path):
+    """dvc and scikit-learn are there but pandera, which validate imports, is not: the hook must say
+    `make setup` rather than set up a project whose first `dvc repro` fails."""
+    site = Path(
+        run(
+            BIN / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=tmp_path
+        ).stdout.strip()
+    )
+    without_pandera = tmp_path / "site-without-pandera"
+    without_pandera.mkdir()
+    for entry in site.iterdir():
+        if not entry.name.lower().startswith("pandera"):
+            (without_pandera / entry.name).symlink_to(entry)
+    env_dir = tmp_path / "env"
+    run(BIN / "python", "-m", "venv", "--without-pip", env_dir, cwd=tmp_path)
+    purelib = run(
+        env_dir / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=tmp_path
+    )
+    (Path(purelib.stdout.strip()) / "test_packages.pth").write_text(f"{without_pandera}\n")
+    env = tool_env(PATH=f"{env_dir / 'bin'}:/usr/local/bin:/usr/bin:/bin")
+    check = "import dvc, sklearn, cookiecutter, importlib.util; print(importlib.util.find_spec('pandera'))"
+    assert run(env_dir / "bin" / "python", "-c", check, cwd=tmp_path, env=env).stdout.strip() == "None"
+
+    baked = run(
+        env_dir / "bin" / "python", "-m", "cookiecutter", "--no-input", TEMPLATE, "-o", tmp_path, cwd=tmp_path, env=env
+    )
+    assert "pandera is not installed where cookiecutter runs" in baked.stdout, baked.stdout
+    assert "Finish with:  cd my-ml-project && make setup" in baked.stdout
+    assert not (tmp_path / "my-ml-project" / ".dvc").exists()
 
 
 @pytest.mark.parametrize("version", ["3.13"])
