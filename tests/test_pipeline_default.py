@@ -1,7 +1,10 @@
 """The default project (classification, sample data): its pipeline runs, skips, reruns and reports."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -94,3 +97,64 @@ def test_baked_project_lint_passes(project_copy):
 def test_pre_commit_hooks_run_offline_and_pass(project_copy):
     result = run(BIN / "pre-commit", "run", "--all-files", cwd=project_copy)
     assert "ruff check" in result.stdout and "Passed" in result.stdout
+
+
+def test_latency_gate_holds_with_every_core_busy_and_fails_over_its_budget(project_copy):
+    """The baked gate measures the model's CPU time, so neighbours' load cannot fail it; a budget
+    below what the model costs still does."""
+    gate = [
+        BIN / "python",
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "tests/test_model_quality.py",
+        "-k",
+        "latency",
+    ]
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 2)]
+    try:
+        busy = run(*gate, cwd=project_copy, check=False)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert busy.returncode == 0 and "1 passed" in busy.stdout, busy.stdout
+
+    params_file = project_copy / "params.yaml"
+    params_file.write_text(
+        params_file.read_text().replace("max_latency_ms_per_1000_rows: 500", "max_latency_ms_per_1000_rows: 0.001")
+    )
+    over = run(*gate, cwd=project_copy, check=False)
+    assert over.returncode == 1
+    assert "ms of CPU; evaluate.max_latency_ms_per_1000_rows is 0.001" in over.stdout, over.stdout
+
+
+# A mistake in a file the team edits: (file, text replaced, replacement, the one line the stage prints)
+MISTAKES = {
+    "misspelt param": (
+        "params.yaml",
+        "test_size:",
+        "test_sise:",
+        "prepare: params.yaml: unknown key 'prepare.test_sise'; did you mean 'prepare.test_size'?",
+    ),
+    "bad contract rule": (
+        "data/schema.yaml",
+        "type: number",
+        "type: numbr",
+        "validate: data/schema.yaml: column 'mean_radius': type must be number or category, got 'numbr'",
+    ),
+}
+
+
+@pytest.mark.parametrize("file,old,new,message", MISTAKES.values(), ids=MISTAKES.keys())
+def test_a_mistake_in_params_or_contract_stops_with_its_message_and_no_traceback(project_copy, file, old, new, message):
+    path = project_copy / file
+    path.write_text(path.read_text().replace(old, new, 1))
+    kept = {name: (project_copy / name).read_bytes() for name in ("models/model.joblib", "metrics/metrics.json")}
+    result = run(BIN / "dvc", "repro", cwd=project_copy, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr.splitlines(), result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert {name: (project_copy / name).read_bytes() for name in kept} == kept

@@ -7,6 +7,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from {{ cookiecutter.package }} import params
 from {{ cookiecutter.package }}.dataset import read_features_target
@@ -17,6 +18,7 @@ MODEL = PROJECT_ROOT / "models" / "model.joblib"
 PREPARED = PROJECT_ROOT / "data" / "prepared"
 METRICS = PROJECT_ROOT / "metrics" / "metrics.json"
 DETERMINISM_ROWS = 2_000  # enough to show two fits agree, small enough to stay quick
+LATENCY_RUNS = 5
 
 
 def require(path: Path) -> Path:
@@ -57,16 +59,23 @@ def test_two_fits_with_the_same_seed_predict_identically(project_params, test_se
 
 
 def test_predicting_1000_rows_is_within_the_latency_budget(project_params, model, test_set):
+    """Measures what the model costs, not what the machine's other work costs: the CPU time of this
+    process (not the wall clock, which grows when other programs share the cores), on one thread (so
+    idle threads waiting for a busy core add nothing), best of several runs."""
     rows = test_set[0].sample(n=1000, replace=True, random_state=0)
-    model.predict(rows)  # warm up
-    best = min(_seconds(model.predict, rows) for _ in range(3))
-    assert best * 1000 <= project_params.evaluate.max_latency_ms_per_1000_rows
+    budget = project_params.evaluate.max_latency_ms_per_1000_rows
+    with threadpool_limits(limits=1):
+        model.predict(rows)  # warm up
+        best = min(cpu_seconds(model.predict, rows) for _ in range(LATENCY_RUNS))
+    assert best * 1000 <= budget, (
+        f"predicting 1000 rows takes {best * 1000:.0f} ms of CPU; evaluate.max_latency_ms_per_1000_rows is {budget}"
+    )
 
 
-def _seconds(function, argument) -> float:
-    start = time.perf_counter()
+def cpu_seconds(function, argument) -> float:
+    start = time.process_time()
     function(argument)
-    return time.perf_counter() - start
+    return time.process_time() - start
 {%- if cookiecutter.task == 'classification' %}
 
 

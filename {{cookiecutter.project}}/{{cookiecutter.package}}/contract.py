@@ -29,9 +29,34 @@ HEADER = """\
 """
 
 
+class ContractError(ValueError):
+    """data/schema.yaml is missing, is not YAML, or lacks a rule the stages read."""
+
+
+RULE_KEYS = {"number": ("min", "max", "max_missing"), "category": ("categories", "max_missing")}
+
+
 def load(path: Path | str) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as file:
-        return yaml.safe_load(file)
+    """Read the contract and check its shape; raise ContractError naming the file and the rule."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            contract = yaml.safe_load(file)
+    except OSError as error:
+        raise ContractError(f"{path}: cannot read the contract ({error.strerror}); `make schema` infers one") from None
+    except yaml.YAMLError as error:
+        raise ContractError(f"{path}: not valid YAML ({' '.join(str(error).split())})") from None
+    if not isinstance(contract, dict) or not all(isinstance(contract.get(key), dict) for key in ("target", "columns")):
+        raise ContractError(f"{path}: needs the sections 'target' and 'columns'; `make schema` infers them")
+    if "column" not in contract["target"]:
+        raise ContractError(f"{path}: target: missing key 'column' (the column to predict)")
+    for name, rule in contract["columns"].items():
+        kind = rule.get("type") if isinstance(rule, dict) else None
+        if kind not in RULE_KEYS:
+            raise ContractError(f"{path}: column '{name}': type must be number or category, got {kind!r}")
+        missing = [key for key in RULE_KEYS[kind] if key not in rule]
+        if missing:
+            raise ContractError(f"{path}: column '{name}': missing {', '.join(repr(key) for key in missing)}")
+    return contract
 
 
 def read_csv(path: Path | str) -> pd.DataFrame:
@@ -158,4 +183,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except params.ParamsError as error:
+        sys.exit(f"contract: {error}")  # it names the file and the key: a traceback would bury that

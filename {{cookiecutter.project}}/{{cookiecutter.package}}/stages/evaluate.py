@@ -127,4 +127,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except params.ParamsError as error:
+        sys.exit(f"evaluate: {error}")  # it names the file and the key: a traceback would bury that

@@ -52,4 +52,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (params.ParamsError, contract.ContractError) as error:
+        sys.exit(f"prepare: {error}")  # it names the file and the key: a traceback would bury that

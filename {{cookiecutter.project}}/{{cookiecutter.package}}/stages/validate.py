@@ -145,4 +145,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except contract.ContractError as error:
+        sys.exit(f"validate: {error}")  # it names the file and the key: a traceback would bury that
