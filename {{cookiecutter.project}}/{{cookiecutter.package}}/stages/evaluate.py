@@ -53,9 +53,10 @@ def plot_tables(actual: pd.Series, predicted: np.ndarray, probabilities: np.ndar
 
 
 def evaluate(model, features: pd.DataFrame, actual: pd.Series) -> tuple[dict, dict]:
-    predicted = model.predict(features)
     probabilities = model.predict_proba(features)
     classes = model.classes_
+    # The most probable class is what model.predict returns; taking it here saves a second pass over the rows.
+    predicted = classes[probabilities.argmax(axis=1)]
     return (
         compute_metrics(actual, predicted, probabilities, classes),
         plot_tables(actual, predicted, probabilities, classes),
