@@ -63,6 +63,13 @@ def test_run_is_logged_once_to_mlflow_with_params_and_metrics(project):
     assert logged["metrics"] == pytest.approx(metrics)
 
 
+def test_params_defaults_for_old_projects_equal_what_a_new_params_yaml_says(project):
+    """params.py's defaults (for projects made before a section existed) and a new bake's params.yaml
+    must not drift apart."""
+    check = "from my_ml_project import params; print(params.load().drift == params.Drift())"
+    assert run(BIN / "python", "-c", check, cwd=project).stdout.strip() == "True"
+
+
 def test_second_repro_runs_nothing(project_copy):
     output = run(BIN / "dvc", "repro", cwd=project_copy).stdout
     assert stages_run(output) == []

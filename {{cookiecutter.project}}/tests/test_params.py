@@ -36,6 +36,12 @@ def test_missing_key_is_named(tmp_path):
         params.load(path)
 
 
+def test_a_section_added_after_a_release_takes_its_defaults_when_missing(tmp_path):
+    """A project made before the template added `drift` keeps loading after `cruft update`."""
+    path = write_params(tmp_path, lambda raw: raw.pop("drift"))
+    assert params.load(path).drift == params.Drift()
+
+
 def test_wrong_type_is_named(tmp_path):
     path = write_params(tmp_path, lambda raw: raw["prepare"].update(seed="forty-two"))
     with pytest.raises(params.ParamsError, match=r"'prepare.seed' must be of type int"):

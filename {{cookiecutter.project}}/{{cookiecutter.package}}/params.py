@@ -2,6 +2,8 @@
 
 A misspelt or missing key fails here, naming the key, instead of as a KeyError deep in a stage.
 Add a parameter by adding a field to the section's dataclass below and the key to params.yaml.
+A key the template added after a release has a default here (fields with `= ...`), so a project made
+before it keeps loading after `cruft update`; params.yaml of a new project lists it with that value.
 """
 
 from __future__ import annotations
@@ -57,9 +59,9 @@ class Evaluate:
 
 
 @dataclass(frozen=True)
-class Drift:
-    psi_threshold: float  # `make drift`: a column whose PSI exceeds this has drifted
-    bins: int  # quantile bins for number columns
+class Drift:  # arrived after 0.2.0 was first declared: the defaults serve projects made before
+    psi_threshold: float = 0.2  # `make drift`: a column whose PSI exceeds this has drifted
+    bins: int = 10  # quantile bins for number columns
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ class Params:
     prepare: Prepare
     train: Train
     evaluate: Evaluate
-    drift: Drift
+    drift: Drift = dataclasses.field(default_factory=Drift)
 
 
 def load(path: Path = PARAMS_FILE) -> Params:
@@ -116,16 +118,20 @@ def _build(cls: type, raw: Any, prefix: str, source: Path) -> Any:
     if not isinstance(raw, dict):
         raise ParamsError(f"{source}: {where} must be a mapping of keys, got {raw!r}")
     hints = typing.get_type_hints(cls)
-    names = [field.name for field in dataclasses.fields(cls)]
+    fields = dataclasses.fields(cls)
+    names = [field.name for field in fields]
     for key in raw:
         if key not in names:
             close = difflib.get_close_matches(str(key), names, n=1)
             hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; expected: {', '.join(names)}"
             raise ParamsError(f"{source}: unknown key '{prefix}{key}'{hint}")
     values = {}
-    for name in names:
+    for field in fields:
+        name = field.name
         if name not in raw:
-            raise ParamsError(f"{source}: missing key '{prefix}{name}'")
+            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+                raise ParamsError(f"{source}: missing key '{prefix}{name}'")
+            continue  # the dataclass default applies
         expected = hints[name]
         if dataclasses.is_dataclass(expected):
             values[name] = _build(expected, raw[name], f"{prefix}{name}.", source)

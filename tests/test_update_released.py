@@ -1,0 +1,100 @@
+"""A project made from each earlier released template version takes `cruft update` to this commit and
+still runs `dvc repro` and its own tests, after only the manual steps CHANGELOG.md names.
+
+The repository holds no tags, so the released versions come from the history of `__template_version`
+in cookiecutter.json: the first commit that declares each version older than this commit's. The update
+goes to this repository's HEAD (cruft clones the template), so commit a change before testing it here.
+"""
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import BIN, TEMPLATE, run, stages_run, wall_time
+
+pytestmark = pytest.mark.slow
+
+CRUFT = BIN / "cruft"
+DVC = BIN / "dvc"
+PACKAGE = "my_ml_project"
+
+
+def version_at(commit: str) -> str:
+    text = run("git", "show", f"{commit}:cookiecutter.json", cwd=TEMPLATE).stdout
+    return json.loads(text)["__template_version"]
+
+
+def released_versions() -> dict[str, str]:
+    """{version: the first commit declaring it}, oldest first, for every version older than HEAD's."""
+    shallow = run("git", "rev-parse", "--is-shallow-repository", cwd=TEMPLATE).stdout.strip()
+    assert shallow == "false", "this test needs the template's whole git history: clone without --depth"
+    commits = run(
+        "git", "log", "--reverse", "--format=%H", "-G", "__template_version", "--", "cookiecutter.json", cwd=TEMPLATE
+    ).stdout.split()
+    current = version_at("HEAD")
+    versions: dict[str, str] = {}
+    for commit in commits:
+        versions.setdefault(version_at(commit), commit)
+    versions.pop(current, None)
+    return versions
+
+
+def changelog_manual_steps(version: str) -> str:
+    """The text of the "Manual steps" sections of every version newer than `version`."""
+    changelog = (TEMPLATE / "CHANGELOG.md").read_text()
+    sections = re.split(r"^## \[", changelog, flags=re.MULTILINE)[1:]
+    newer = []
+    for section in sections:
+        name = section.split("]", 1)[0]
+        if name == version:
+            break
+        newer.append(section)
+    return "\n".join(re.findall(r"### Manual steps.*?(?=^### |\Z)", "\n".join(newer), re.DOTALL | re.MULTILINE))
+
+
+# What a team does by hand after the update, per version it came from: exactly the CHANGELOG's manual
+# steps (test_manual_steps_are_the_changelogs checks that each is named there).
+MANUAL_STEPS: dict[str, list[tuple[str, Callable[[Path], None]]]] = {}
+
+
+@pytest.mark.parametrize("version,commit", released_versions().items())
+def test_project_from_released_version_updates_and_still_runs(tmp_path, version, commit):
+    with wall_time(f"cruft create {version} + bootstrap + repro"):
+        run(CRUFT, "create", "--no-input", "--checkout", commit, "--default-config", "--output-dir", tmp_path,
+            TEMPLATE, cwd=tmp_path)  # fmt: skip
+        project = tmp_path / "my-ml-project"
+        run(BIN / "python", "-m", f"{PACKAGE}.bootstrap", cwd=project)
+        run(DVC, "repro", cwd=project)
+        run("git", "add", "--all", cwd=project)
+        run("git", "commit", "--quiet", "-m", f"Trained with template {version}", cwd=project)
+
+    with wall_time(f"cruft update from {version}"):
+        update = run(CRUFT, "update", "--skip-apply-ask", cwd=project)
+    assert "conflict" not in update.stdout + update.stderr
+    assert not list(project.rglob("*.rej"))
+    state = json.loads((project / ".cruft.json").read_text())
+    assert state["context"]["cookiecutter"]["__template_version"] == version_at("HEAD")
+
+    for _, step in MANUAL_STEPS.get(version, []):
+        step(project)
+    with wall_time(f"dvc repro and the tests of a project updated from {version}"):
+        repro = run(DVC, "repro", cwd=project)
+        assert "evaluate" in stages_run(repro.stdout)  # the template's modules changed: the stages re-ran
+        tests = run(BIN / "python", "-m", "pytest", "-q", "-p", "no:randomly", cwd=project, check=False)
+    assert tests.returncode == 0 and " passed" in tests.stdout, tests.stdout[-4000:]
+    assert run(CRUFT, "check", cwd=project).returncode == 0
+
+
+@pytest.mark.parametrize("version", released_versions())
+def test_manual_steps_are_the_changelogs(version):
+    steps = changelog_manual_steps(version)
+    for name, _ in MANUAL_STEPS.get(version, []):
+        assert name in steps, f"the manual step '{name}' is not in CHANGELOG.md for updates from {version}"
+
+
+def test_every_released_version_is_found_in_history():
+    versions = released_versions()
+    assert "0.2.0" in versions, versions
+    assert all(re.fullmatch(r"\d+\.\d+\.\d+", version) for version in versions)
