@@ -15,6 +15,7 @@ from conftest import (
     rendered_answers,
     run,
     scan_for_credentials,
+    tool_env,
     write_messy_csv,
 )
 
@@ -193,8 +194,8 @@ def estimator_table(project, package: str) -> dict[str, str]:
 
 def test_every_list_of_models_is_the_estimator_table(baked):
     """The models are declared once, by ESTIMATORS in the baked train.py; the option's choices, its prompt,
-    the options table of the template's README, params.yaml's sections and the baked README's table must
-    name exactly those models."""
+    the options table of the template's README, params.yaml's sections and the baked README's table and
+    sweep command must name exactly those models."""
     answers, project = baked
     estimators = estimator_table(project, answers["package"])
     models = list(estimators)
@@ -212,6 +213,17 @@ def test_every_list_of_models_is_the_estimator_table(baked):
     readme = (project / "README.md").read_text()
     table = dict(re.findall(r"^\| `(\w+)` \| `(\w+)` \| `train\.\1` \|$", readme, flags=re.MULTILINE))
     assert table == estimators
+    assert f"-S 'train.model={','.join(models)}'" in readme
+
+
+def test_mlflow_ui_follows_the_tracking_uri(baked):
+    answers, project = baked
+    server = "https://mlflow.example.com"
+    result = run("make", "mlflow-ui", cwd=project, env=tool_env(MLFLOW_TRACKING_URI=server))
+    assert result.stdout.strip() == f"Open {server} in a browser"
+    if answers["mlflow_tracking_uri"]:
+        env = {key: value for key, value in tool_env().items() if key != "MLFLOW_TRACKING_URI"}
+        assert run("make", "mlflow-ui", cwd=project, env=env).stdout.strip() == f"Open {TRACKING_SERVER} in a browser"
 
 
 def test_dvc_remote_matches_the_answer(baked):
