@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BIN, bake, run, set_hyperparams, stages_run, wall_time
+from conftest import BIN, DEFAULTS, bake, run, set_hyperparams, stages_run, wall_time
 
 pytestmark = pytest.mark.slow
 
 DVC = BIN / "dvc"
 UP_TO_DATE = "Data and pipelines are up to date."
-MODELS = ["random_forest", "gradient_boosting", "linear"]  # checked against ESTIMATORS by test_options.py
+MODELS = DEFAULTS["_choices"]["model"]  # test_options.py checks that these are the baked ESTIMATORS
 
 
 def reproduced(project: Path) -> Path:
