@@ -387,6 +387,7 @@ def test_push_to_main_with_a_wrong_mlflow_password_fails_in_one_line(ci, mlflow_
         "(no output was changed; run `dvc repro` again when it works)"
     ), line
     assert "Traceback" not in output and wrong not in output
+    print(f"\n[wrong credentials] {line}")
     assert "Upload data and models" not in output and server.registry(project.name) == registry
 
 
