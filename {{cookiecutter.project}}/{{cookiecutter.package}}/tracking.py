@@ -77,8 +77,8 @@ def check_reachable(uri: str) -> None:
 
 def check_credentials(safe_uri: str) -> None:
     """Raise TrackingError when the server refuses the credentials in MLFLOW_TRACKING_USERNAME and
-    MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN), or asks for some and none are set: one line
-    now, instead of MLflow's error after the model is logged halfway. Any other answer passes."""
+    MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN), or asks for some and none are set: one line,
+    before `import mlflow`, instead of MLflow's longer error about an API call. Any other answer passes."""
     user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
     token = os.environ.get("MLFLOW_TRACKING_TOKEN")
     request = urllib.request.Request(safe_uri.rstrip("/") + "/api/2.0/mlflow/experiments/search?max_results=1")
