@@ -102,10 +102,12 @@ def read_log(pattern: str) -> tuple[pd.DataFrame, dict]:
             for line in file:
                 try:
                     entry = json.loads(line)
-                    inputs = entry["inputs"]
-                except (ValueError, KeyError, TypeError):
+                except ValueError:
+                    entry = None
+                if not isinstance(entry, dict) or "inputs" not in entry:
                     skipped += 1
                     continue
+                inputs = entry["inputs"]
                 rows.extend(inputs if isinstance(inputs, list) else [inputs])
                 versions.add(entry.get("model_version"))
                 times.append(entry.get("ts") or "")
