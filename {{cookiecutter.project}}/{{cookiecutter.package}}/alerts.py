@@ -10,7 +10,7 @@ the image of the same model (monitoring/prometheus.yml loads it). The alerts:
 - PredictionShift: {% if cookiecutter.task == 'classification' %}the share of a predicted class over the last hour{% else %}the share of predictions below one of the bucket edges of
   model_predicted_value over the last hour{% endif %} more than max_prediction_shift away from the
   test set's, once at least min_predictions records were predicted in that hour.
-- PredictNoTraffic: no /predict request in 15 minutes, or none since the server started.
+- PredictNoTraffic: no /predict request in 15 minutes, or none in the 5 minutes since the server started.
 
 Usage: python -m {{ cookiecutter.package }}.alerts [RULES_YML]   (default monitoring/alerts.yml)
 """
