@@ -214,10 +214,10 @@ def main(argv: list[str] | None = None) -> int:
         p = params.load()
         model = joblib.load(MODEL)  # a pickle: load only files this project's pipeline wrote
         features, _ = read_features_target(TEST, p.data)
-    except (OSError, ValueError, params.ParamsError) as error:
+        expected = expected_mix(model, features)
+    except (OSError, ValueError) as error:  # params.ParamsError and contract.ContractError are ValueErrors
         print(f"alerts: {error}\n(the model and the test set come from `dvc repro` or `dvc pull`)", file=sys.stderr)
         return 2
-    expected = expected_mix(model, features)
     dumper = type("Dumper", (yaml.SafeDumper,), {})
     dumper.add_representer(str, block_strings)
     text = yaml.dump(rules(expected, p.monitoring), Dumper=dumper, sort_keys=False, width=120)
