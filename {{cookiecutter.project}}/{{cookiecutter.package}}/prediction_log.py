@@ -16,7 +16,6 @@ The request only puts a record on a queue; a thread of the logging library turns
 (QueueHandler -> QueueListener -> RotatingFileHandler), so a slow disk never slows an answer.
 """
 
-import json
 import logging
 import logging.handlers
 import os
@@ -31,11 +30,13 @@ from pythonjsonlogger.json import JsonEncoder, JsonFormatter
 
 
 class Encoder(JsonEncoder):
-    """python-json-logger's encoder, which also writes the input table: one object per record."""
+    """python-json-logger's encoder, which also writes the input table: one object per record, a gap
+    (NaN, `value != value`) as null."""
 
     def default(self, o):
-        if isinstance(o, pd.DataFrame):
-            return json.loads(o.to_json(orient="records"))  # NaN -> null, numpy numbers -> JSON numbers
+        if isinstance(o, pd.DataFrame):  # column by column: twice as fast as DataFrame.to_dict
+            columns = {name: [None if value != value else value for value in o[name].tolist()] for name in o}
+            return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
         if isinstance(o, np.ndarray | np.generic):
             return o.tolist()
         return super().default(o)
