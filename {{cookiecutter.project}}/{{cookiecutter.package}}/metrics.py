@@ -69,6 +69,7 @@ def instrument(app) -> None:
 def model_loaded(version: str, info: dict, {% if cookiecutter.task == 'classification' %}classes: list[str]{% else %}target_rule: dict{% endif %}) -> None:
     """Say which model is served{% if cookiecutter.task == 'classification' %}, and show every class at 0 before its first prediction{% else %}, and make the histogram of its predictions{% endif %}."""
     registered = info.get("model_version")
+    MODEL_INFO.clear()  # one model per server: a restart in the same process (the tests) replaces it
     MODEL_INFO.labels(
         model_version=version,
         mlflow_run_id=info.get("run_id") or "",

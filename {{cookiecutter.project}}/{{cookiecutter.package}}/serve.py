@@ -1,4 +1,4 @@
-"""Serve the trained model over HTTP: /health, /predict, /metadata (interactive docs at /docs).
+"""Serve the trained model over HTTP: /health, /predict, /metadata, /metrics (interactive docs at /docs).
 
 Run locally with `make serve`; the Dockerfile runs the same app. Read once, when the server starts:
 - the model DVC produced (`dvc repro` or `dvc pull`): MODEL_PATH, default models/model.joblib;
