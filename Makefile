@@ -35,10 +35,13 @@ test: $(VENV)/.installed system-tools ci-tools
 # runs the baked Dockerfile without a Docker engine or a registry; mmdebstrap builds the base image from
 # Debian's packages), rsync for gitlab-ci-local (it copies the repository into each job's directory),
 # and Node.js with npm when npm is missing (for ci-tools below; gitlab-ci-local 4.73.0 was verified on
-# Node.js 20, Debian 12 ships 18).
-SYSTEM_PACKAGES := podman runc uidmap slirp4netns fuse-overlayfs mmdebstrap rsync
+# Node.js 20, Debian 12 ships 18). prometheus (it ships promtool) for tests/test_monitoring.py: promtool
+# unit-tests the baked alert rules, and a real Prometheus scrapes the served app. The tests start their own
+# Prometheus on a free 127.0.0.1 port; on a host with systemd, Debian also enables and starts its service
+# (port 9090) and node exporter: `systemctl disable --now prometheus prometheus-node-exporter` if unwanted.
+SYSTEM_PACKAGES := podman runc uidmap slirp4netns fuse-overlayfs mmdebstrap rsync prometheus
 
-## Install podman, mmdebstrap, rsync (and npm) with apt-get when missing (root only; never fails, says why it did not)
+## Install podman, mmdebstrap, rsync, prometheus (and npm) with apt-get when missing (root only; never fails, says why it did not)
 system-tools:
 	@missing=""; for package in $(SYSTEM_PACKAGES); do \
 		dpkg-query -W -f='$${Status}\n' $$package 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$package"; \

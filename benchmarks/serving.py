@@ -1,11 +1,14 @@
 """P5 serving benchmark: /predict of the baked project's app against `mlflow models serve` on the same
 model, in one run: throughput and p50/p99 latency for batches of 1 and 100 rows. Goal: >= 2x throughput.
+Ours runs with its monitoring on, as the image runs it: Prometheus metrics in multiprocess mode
+(PROMETHEUS_MULTIPROC_DIR) and the prediction log at sample rate 1. The same app with the prediction log
+off runs in the same rounds: the log's cost is the ratio of the two.
 
     python benchmarks/serving.py                 # bakes + trains the default project, ~2 min
     python benchmarks/serving.py --quick         # a few requests per case: checks the runner works
     python benchmarks/serving.py --project DIR   # a project already trained (`dvc repro` done)
 
-Both servers run on this machine, one uvicorn worker each, on free 127.0.0.1 ports, and serve the model
+The servers run on this machine, one uvicorn worker each, on free 127.0.0.1 ports, and serve the model
 of one `dvc repro`: ours loads models/model.joblib, MLflow the model the evaluate stage logged from that
 file to the project's store (the benchmark checks that both predict the same classes). Each case sends
 a fixed number of requests from a few client threads, in rounds that alternate between the servers;
@@ -19,6 +22,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import signal
 import socket
 import statistics
@@ -169,18 +173,48 @@ def sample_records(project: Path, rows: int) -> list[dict]:
     return json.loads(frame.to_json(orient="records"))
 
 
+def monitored_env(env: dict, workdir: Path, prediction_log: Path | None) -> dict:
+    """The app's environment as the image sets it: metrics through an empty PROMETHEUS_MULTIPROC_DIR, and
+    the prediction log at sample rate 1 (or off)."""
+    metrics_dir = workdir / "prometheus"
+    metrics_dir.mkdir(parents=True)
+    return {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "PREDICTION_LOG": str(prediction_log or ""),
+            "PREDICTION_LOG_SAMPLE": "1"}  # fmt: skip
+
+
+def counted_requests(url: str) -> float:
+    """/predict requests answered 200, as the app's own /metrics counts them."""
+    text = httpx.get(f"{url}/metrics", timeout=30).text
+    pattern = r'^http_requests_total\{handler="/predict",method="POST",status="200"\} (\S+)$'
+    return sum(float(value) for value in re.findall(pattern, text, re.MULTILINE))
+
+
+def log_lines(folder: Path) -> int:
+    return sum(1 for path in folder.glob("predictions-*.jsonl*") for _ in path.open())
+
+
+def wait_for_lines(folder: Path, expected: int, timeout: float = 60) -> None:
+    """Until the prediction log has `expected` lines (it is written by a thread, after the answers)."""
+    deadline = time.monotonic() + timeout
+    while log_lines(folder) < expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def benchmark(project: Path, mode: str, logs: Path) -> dict:
     settings = MODES[mode]
     tracking_uri = f"sqlite:///{project / 'mlflow.db'}"
     model_uri = logged_model_uri(project, tracking_uri)
     env = tool_env(MLFLOW_TRACKING_URI=tracking_uri)
     package = next(path.parent.name for path in project.glob("*/serve.py"))
+    uvicorn = [BIN / "python", "-m", "uvicorn", f"{package}.serve:app", "--host", "127.0.0.1", "--port", "{port}",
+               "--workers", "1", "--no-access-log", "--log-level", "warning"]  # fmt: skip
+    prediction_log = logs / "ours" / "predictions.jsonl"
     ours = Server(
-        "ours",
-        [BIN / "python", "-m", "uvicorn", f"{package}.serve:app", "--host", "127.0.0.1", "--port", "{port}",
-         "--workers", "1", "--no-access-log", "--log-level", "warning"],
-        project, env, "/health", logs / "ours.log",
-    )  # fmt: skip
+        "ours", uvicorn, project, monitored_env(env, logs / "ours", prediction_log), "/health", logs / "ours.log"
+    )
+    ours_nolog = Server(
+        "ours_nolog", uvicorn, project, monitored_env(env, logs / "ours_nolog", None), "/health", logs / "nolog.log"
+    )
     mlflow = Server(
         "mlflow",
         [BIN / "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local", "--host", "127.0.0.1",
@@ -188,35 +222,54 @@ def benchmark(project: Path, mode: str, logs: Path) -> dict:
         project, env, "/ping", logs / "mlflow.log",
     )  # fmt: skip
     cases = {}
+    sent = 0  # requests to ours, warm-up included: what its /metrics and prediction log must count
     try:
-        ours.wait_ready()
-        mlflow.wait_ready()
+        for server in (ours, ours_nolog, mlflow):
+            server.wait_ready()
         for batch in BATCHES:
             records = sample_records(project, batch)
+            body = json.dumps({"records": records}).encode()
             targets = {
-                "ours": (f"{ours.url}/predict", json.dumps({"records": records}).encode()),
+                "ours": (f"{ours.url}/predict", body),
+                "ours_nolog": (f"{ours_nolog.url}/predict", body),
                 "mlflow": (f"{mlflow.url}/invocations", json.dumps({"dataframe_records": records}).encode()),
             }
             answers = {name: warm_up(url, body, settings["warmup"]) for name, (url, body) in targets.items()}
             if answers["ours"]["predictions"] != answers["mlflow"]["predictions"]:
                 sys.exit(f"the two servers predict differently for the {batch}-row batch: not the same model")
+            sent += settings["warmup"]
             # Rounds taking turns, so that a change in the machine's load falls on both servers alike.
             measured = {name: ([], 0.0) for name in targets}
-            for _ in range(settings["rounds"]):
-                for name, (url, body) in targets.items():
+            for index in range(settings["rounds"]):
+                order = list(targets)
+                if index % 2:  # log on and off take turns going first
+                    order[0], order[1] = order[1], order[0]
+                for name in order:
+                    url, body = targets[name]
                     latencies, wall = drive(
                         url, body, settings["requests"] // settings["rounds"], settings["concurrency"]
                     )
                     measured[name] = (measured[name][0] + latencies, measured[name][1] + wall)
+                    if name == "ours":  # the log's thread finishes writing before the next server's turn
+                        wait_for_lines(prediction_log.parent, sent + len(measured["ours"][0]))
+            sent += len(measured["ours"][0])
             stats = {name: summary(latencies, wall, batch) for name, (latencies, wall) in measured.items()}
             cases[str(batch)] = {
                 **stats,
                 "throughput_ratio": round(stats["ours"]["requests_per_s"] / stats["mlflow"]["requests_per_s"], 2),
                 "p50_ratio": round(stats["ours"]["p50_ms"] / stats["mlflow"]["p50_ms"], 2),
+                # the prediction log's cost: the same app with the log on over off (1.0: free)
+                "log_throughput_ratio": round(
+                    stats["ours"]["requests_per_s"] / stats["ours_nolog"]["requests_per_s"], 3
+                ),
+                "log_p50_ratio": round(stats["ours"]["p50_ms"] / stats["ours_nolog"]["p50_ms"], 3),
             }
+        counted = counted_requests(ours.url)
     finally:
-        ours.stop()
-        mlflow.stop()
+        for server in (ours, ours_nolog, mlflow):
+            server.stop()  # the app's shutdown writes the prediction log's queued lines
+    log_files = list(prediction_log.parent.glob("predictions-*.jsonl*"))
+    logged = log_lines(prediction_log.parent)
     return {
         "measured_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "mode": mode,
@@ -227,8 +280,17 @@ def benchmark(project: Path, mode: str, logs: Path) -> dict:
         "versions": {name: version(name) for name in ("fastapi", "uvicorn", "mlflow", "scikit-learn")},
         "batches": cases,
         "goal_throughput_ratio": GOAL,
+        "monitoring": {
+            "metrics": "prometheus-client multiprocess mode, as in the image",
+            "prediction_log_sample": 1.0,
+            "requests_sent_to_ours": sent,
+            "requests_counted_by_its_metrics": counted,
+            "prediction_log_lines": logged,
+            "prediction_log_bytes": sum(path.stat().st_size for path in log_files),
+        },
         "notes": (
-            "ours: /predict returns classes and their probabilities (predict_proba); MLflow: /invocations "
+            "ours: /predict returns classes and their probabilities (predict_proba), with /metrics and the "
+            "prediction log on; ours_nolog: the same with the prediction log off; MLflow: /invocations "
             "returns predict() only. One uvicorn worker each; the load client shares the same cores."
         ),
     }
@@ -249,13 +311,14 @@ def table(results: dict) -> str:
     )
     lines = [
         title,
-        f"{'batch':>5}  {'server':<7}{'req/s':>9}{'rows/s':>10}{'p50 ms':>9}{'p99 ms':>9}",
+        "ours: metrics and prediction log on; ours_nolog: the prediction log off",
+        f"{'batch':>5}  {'server':<11}{'req/s':>9}{'rows/s':>10}{'p50 ms':>9}{'p99 ms':>9}",
     ]
     for batch, case in results["batches"].items():
-        for name in ("ours", "mlflow"):
+        for name in ("ours", "ours_nolog", "mlflow"):
             stats = case[name]
             lines.append(
-                f"{batch:>5}  {name:<7}{stats['requests_per_s']:>9.1f}{stats['rows_per_s']:>10.1f}"
+                f"{batch:>5}  {name:<11}{stats['requests_per_s']:>9.1f}{stats['rows_per_s']:>10.1f}"
                 f"{stats['p50_ms']:>9.1f}{stats['p99_ms']:>9.1f}"
             )
         verdict = "meets" if case["throughput_ratio"] >= results["goal_throughput_ratio"] else "below"
@@ -263,6 +326,16 @@ def table(results: dict) -> str:
             f"{'':>5}  throughput ours/mlflow {case['throughput_ratio']:.2f}x ({verdict} the "
             f"{results['goal_throughput_ratio']:g}x goal), p50 ours/mlflow {case['p50_ratio']:.2f}x"
         )
+        lines.append(
+            f"{'':>5}  prediction log on/off: throughput {case['log_throughput_ratio']:.3f}x, "
+            f"p50 {case['log_p50_ratio']:.3f}x"
+        )
+    monitoring = results["monitoring"]
+    lines.append(
+        f"ours' /metrics counted {monitoring['requests_counted_by_its_metrics']:g} of the "
+        f"{monitoring['requests_sent_to_ours']} requests sent; its prediction log has "
+        f"{monitoring['prediction_log_lines']} lines ({monitoring['prediction_log_bytes'] / 1e6:.1f} MB)"
+    )
     return "\n".join(lines)
 
 

@@ -33,6 +33,10 @@ UNSELECTED = {
     "Dockerfile": DOCKER != "yes",
     ".dockerignore": DOCKER != "yes",
     f"{PACKAGE}/serve.py": DOCKER != "yes",
+    f"{PACKAGE}/metrics.py": DOCKER != "yes",
+    f"{PACKAGE}/prediction_log.py": DOCKER != "yes",
+    f"{PACKAGE}/alerts.py": DOCKER != "yes",
+    "monitoring": DOCKER != "yes",
     "tests/test_serve.py": DOCKER != "yes",
 }
 

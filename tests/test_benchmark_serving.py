@@ -1,7 +1,9 @@
 """benchmarks/serving.py keeps working: its quick mode, on a trained default project, serves the model
-with our app and with `mlflow models serve`, measures both, and merges its results into an existing
-results file without touching the other benchmarks' keys. Speed is not asserted: only that every figure
-is there and positive (the numbers of the real run are in benchmarks/README.md)."""
+with our app (monitoring on, and again with the prediction log off) and with `mlflow models serve`,
+measures all three, and merges its results into an existing results file without touching the other
+benchmarks' keys. Speed is not asserted: only that every figure is there and positive, and that our
+app's own /metrics and prediction log counted every request it was sent (the numbers of the real run
+are in benchmarks/README.md)."""
 
 import json
 
@@ -27,19 +29,29 @@ def quick_run(tmp_path_factory):
     return json.loads(results.read_text()), output.stdout
 
 
-def test_quick_run_measures_both_servers_for_1_and_100_rows(quick_run):
+def test_quick_run_measures_the_servers_for_1_and_100_rows(quick_run):
     results, _ = quick_run
     serving = results["P5_serving"]
     assert serving["mode"] == "quick" and serving["requests"] > 0 and serving["concurrency"] > 0
     assert set(serving["batches"]) == {"1", "100"}
     for case in serving["batches"].values():
-        for server in ("ours", "mlflow"):
+        for server in ("ours", "ours_nolog", "mlflow"):
             assert set(case[server]) == STATS
             assert all(value > 0 for value in case[server].values()), case[server]
         assert case["throughput_ratio"] > 0 and case["p50_ratio"] > 0
         ratio = case["ours"]["requests_per_s"] / case["mlflow"]["requests_per_s"]
         assert case["throughput_ratio"] == pytest.approx(ratio, abs=0.01)
+        log_ratio = case["ours"]["requests_per_s"] / case["ours_nolog"]["requests_per_s"]
+        assert case["log_throughput_ratio"] == pytest.approx(log_ratio, abs=0.001) and case["log_p50_ratio"] > 0
     assert serving["mlflow_model_uri"].startswith("models:/")
+
+
+def test_monitoring_was_on_and_counted_every_request(quick_run):
+    monitoring = quick_run[0]["P5_serving"]["monitoring"]
+    sent = monitoring["requests_sent_to_ours"]
+    assert sent > 0
+    assert monitoring["requests_counted_by_its_metrics"] == sent
+    assert monitoring["prediction_log_lines"] == sent and monitoring["prediction_log_bytes"] > 0
 
 
 def test_results_keep_the_other_benchmarks_keys(quick_run):
@@ -50,6 +62,7 @@ def test_results_keep_the_other_benchmarks_keys(quick_run):
 def test_table_prints_every_case_and_the_ratio(quick_run):
     _, printed = quick_run
     assert printed.count("throughput ours/mlflow") == 2
+    assert printed.count("prediction log on/off: throughput") == 2
     for batch in ("1", "100"):
-        assert any(line.split()[:2] == [batch, "ours"] for line in printed.splitlines()), printed
-        assert any(line.split()[:2] == [batch, "mlflow"] for line in printed.splitlines()), printed
+        for server in ("ours", "ours_nolog", "mlflow"):
+            assert any(line.split()[:2] == [batch, server] for line in printed.splitlines()), printed

@@ -1,6 +1,7 @@
 """The baked project's real Dockerfile, built and run as a team would after `dvc repro`: the image
 answers /health and /predict, its HEALTHCHECK passes, the app runs as uid 10001, and a code edit
-rebuilds without reinstalling the dependencies.
+rebuilds without reinstalling the dependencies. Monitoring in the image: /metrics counts what was sent,
+the prediction log is written as uid 10001, and WEB_CONCURRENCY=2 runs two workers whose metrics add up.
 
 There is no Docker engine and no reachable registry here, so this uses podman (rootful) and a base
 image made from Debian's packages with mmdebstrap, per shared/notes/containers.md. `make test` installs
@@ -26,6 +27,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import BIN, TEMPLATE, bake, run, tool_env
+from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.slow
 
@@ -186,13 +188,14 @@ def built(podman_ready, trained_project, tmp_path_factory):
             podman("rmi", "--force", *created, check=False)
 
 
-@pytest.fixture(scope="session")
-def container(built):
-    """The image running as `docker run -p 127.0.0.1:PORT:8000` would; its base URL once /health is up."""
+@contextlib.contextmanager
+def running(image: str, *options: str):
+    """The image running as `docker run -p 127.0.0.1:PORT:8000 [options]` would; its name and base URL
+    once /health is up. Removed after."""
     name = f"template-test-{uuid.uuid4().hex[:8]}"
     port = free_port()
     try:
-        podman("run", "--detach", "--name", name, *ulimits(), "--publish", f"127.0.0.1:{port}:8000", built["tag"])
+        podman("run", "--detach", "--name", name, *ulimits(), "--publish", f"127.0.0.1:{port}:8000", *options, image)
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 90
         while True:
@@ -207,6 +210,12 @@ def container(built):
         yield {"name": name, "url": url}
     finally:
         podman("rm", "--force", "--time", "2", name, check=False)
+
+
+@pytest.fixture(scope="session")
+def container(built):
+    with running(built["tag"]) as started:
+        yield started
 
 
 def records(project: Path, count: int) -> list[dict]:
@@ -276,7 +285,7 @@ def test_app_runs_as_uid_10001_not_root(container):
 
 def test_image_holds_the_app_and_model_only_not_the_pipeline_tools(container):
     listing = podman("exec", container["name"], "ls", "-A", "/app").stdout.split()
-    assert sorted(listing) == ["data", "metrics", "models", "my_ml_project"]
+    assert sorted(listing) == ["data", "logs", "metrics", "models", "my_ml_project"]
     probe = "import importlib.util as u; print([m for m in ('dvc', 'mlflow', 'pyarrow') if u.find_spec(m)])"
     assert podman("exec", container["name"], "python", "-c", probe).stdout.strip() == "[]"
 
@@ -312,3 +321,62 @@ def test_ci_smoke_test_step_passes_against_the_image(built, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert '/health: {"status":"ok"}' in result.stdout
     assert re.search(r'/predict: \{"predictions":\["\w+"\],"probabilities"', result.stdout), result.stdout
+
+
+def scrape(url: str) -> dict[tuple[str, tuple], float]:
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def answered(samples: dict, status: str) -> float:
+    return samples.get(("http_requests_total", (("handler", "/predict"), ("method", "POST"), ("status", status))), 0)
+
+
+def test_metrics_of_the_container_count_what_was_sent_and_name_the_model(container, trained_project):
+    before = scrape(container["url"])
+    records_sent = records(trained_project, RECORDS_SENT)
+    for _ in range(2):
+        assert httpx.post(f"{container['url']}/predict", json={"records": records_sent}, timeout=30).status_code == 200
+    assert httpx.post(f"{container['url']}/predict", json={"records": []}, timeout=30).status_code == 422
+    after = scrape(container["url"])
+    assert answered(after, "200") - answered(before, "200") == 2
+    assert answered(after, "422") - answered(before, "422") == 1
+    rejected = ("predict_rejected_total", (("reason", "empty_batch"),))
+    assert after[rejected] - before.get(rejected, 0) == 1
+    (info,) = [dict(labels) for name, labels in after if name == "model_info"]
+    assert info["git_commit"] == run("git", "rev-parse", "HEAD", cwd=trained_project).stdout.strip()
+    assert info["model_version"] == hashlib.md5((trained_project / "models/model.joblib").read_bytes()).hexdigest()
+    # The image's one worker also counts through PROMETHEUS_MULTIPROC_DIR, which the CMD made at start.
+    files = podman("exec", container["name"], "sh", "-c", 'ls "$PROMETHEUS_MULTIPROC_DIR"').stdout.split()
+    assert any(name.startswith("counter_") for name in files), files
+
+
+def test_prediction_log_in_the_container_has_a_line_per_answered_request(container):
+    """Written by uid 10001 into /app/logs, one line per 200 (sampling is 1 by default)."""
+    deadline = time.monotonic() + 30
+    while True:
+        answers = answered(scrape(container["url"]), "200")
+        listing = podman("exec", container["name"], "sh", "-c", "cat /app/logs/predictions-*.jsonl", check=False)
+        lines = [json.loads(line) for line in listing.stdout.splitlines()]
+        if len(lines) == answers or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert answers > 0 and len(lines) == answers, listing.stderr
+    owner = podman("exec", container["name"], "stat", "-c", "%u", "/app/logs").stdout.strip()
+    assert owner == str(UID)
+
+
+def test_two_workers_in_one_container_add_up_their_metrics(built, trained_project):
+    requests_sent = 40
+    with running(built["tag"], "--env", "WEB_CONCURRENCY=2") as started:
+        body = {"records": records(trained_project, 1)}
+        for _ in range(requests_sent):  # a new connection each: both workers get some
+            assert httpx.post(f"{started['url']}/predict", json=body, timeout=30).status_code == 200
+        counts = [answered(scrape(started["url"]), "200") for _ in range(6)]
+        processes = podman("top", started["name"], "args").stdout
+    assert counts == [requests_sent] * 6, counts
+    assert processes.count("multiprocessing.spawn") == 2, processes  # uvicorn's two worker processes

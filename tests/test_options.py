@@ -122,6 +122,8 @@ def expected_files(answers: dict) -> set[str]:
         files.add(".gitlab-ci.yml")
     if answers["docker"] == "yes":
         files |= {"Dockerfile", ".dockerignore", f"{package}/serve.py", "tests/test_serve.py"}
+        files |= {f"{package}/{module}.py" for module in ("metrics", "prediction_log", "alerts")}  # monitoring
+        files |= {"monitoring/prometheus.yml", "monitoring/dashboard.json"}
     return files
 
 

@@ -1,6 +1,7 @@
 """Serving (docker=yes): the baked app passes its own tests, its Dockerfile lints clean and copies what
 .dockerignore lets in, its Makefile targets are listed; docker=no leaves no trace of any of it."""
 
+import json
 import re
 import sys
 import tomllib
@@ -11,7 +12,7 @@ from conftest import BIN, bake, run
 pytestmark = pytest.mark.slow
 # Quotes, a backslash and a dollar: the image's description label must carry them unchanged.
 TRICKY_DESCRIPTION = 'Predicts "progression" from $HOME: quotes \' and a back\\slash.'
-SERVING_TARGETS = ("serve", "docker-build", "docker-run")
+SERVING_TARGETS = ("serve", "docker-build", "docker-run", "alerts")
 # The baked project's pytest, warnings as errors, leaving no .pytest_cache in the bake.
 PYTEST = (sys.executable, "-m", "pytest", "-q", "-W", "error", "-p", "no:cacheprovider")
 
@@ -64,7 +65,12 @@ def test_dockerfile_follows_the_answers(served):
     assert re.findall(r"^FROM (\S+)", dockerfile, re.MULTILINE) == [f"python:{version}-slim"] * 2
     (description,) = re.findall(r'org\.opencontainers\.image\.description="((?:[^"\\]|\\.)*)"', dockerfile)
     assert re.sub(r"\\(.)", r"\1", description) == project["description"]
-    assert 'CMD ["uvicorn", "my_ml_project.serve:app"' in dockerfile
+    (command,) = re.findall(r"^CMD (.+)$", dockerfile, re.MULTILINE)
+    shell, flag, script = json.loads(command)
+    # Several workers add up their metrics through PROMETHEUS_MULTIPROC_DIR: emptied before uvicorn starts.
+    assert (shell, flag) == ("sh", "-c") and "ENV" in dockerfile and "PROMETHEUS_MULTIPROC_DIR=/tmp/" in dockerfile
+    assert script.startswith('rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR" && ')
+    assert script.endswith("exec uvicorn my_ml_project.serve:app --host 0.0.0.0 --port 8000")
     assert "\nUSER 10001\n" in dockerfile
 
 
@@ -93,13 +99,24 @@ def test_makefile_lists_the_serving_targets(served):
 
 
 def test_docker_no_bakes_no_serving(no_docker):
-    for name in ("Dockerfile", ".dockerignore", "my_ml_project/serve.py", "tests/test_serve.py"):
+    modules = ("serve", "metrics", "prediction_log", "alerts")
+    for name in (
+        "Dockerfile",
+        ".dockerignore",
+        "tests/test_serve.py",
+        "monitoring",
+        *(f"my_ml_project/{m}.py" for m in modules),
+    ):
         assert not (no_docker / name).exists(), name
     makefile = (no_docker / "Makefile").read_text()
     assert "\n\n\n" not in makefile
-    assert not re.search(r"serve|docker|IMAGE", makefile)
+    assert not re.search(r"serve|docker|IMAGE|alerts", makefile)
+    assert "monitoring" not in (no_docker / "params.yaml").read_text()
+    assert "Monitoring" not in (no_docker / "my_ml_project" / "params.py").read_text()
     help_text = run("make", "help", cwd=no_docker).stdout
     assert not any(f"make {target} " in help_text for target in SERVING_TARGETS)
     project = pyproject(no_docker)["project"]
     requirements = project["dependencies"] + project["optional-dependencies"]["dev"]
-    assert not [name for name in requirements if re.match(r"(fastapi|uvicorn|httpx)\b", name)]
+    assert not [
+        name for name in requirements if re.match(r"(fastapi|uvicorn|httpx|prometheus|python-json-logger)\b", name)
+    ]

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from {{ cookiecutter.package }} import contract, drift, params
 
@@ -111,3 +112,81 @@ def test_command_without_a_reference_stops_naming_the_file(workspace, mixed_tabl
     assert drift.main(["current.csv", "missing.parquet", "out/drift.json"]) == 2
     assert "missing.parquet" in capsys.readouterr().err
     assert not (workspace / "out").exists()
+
+
+# --- the command on a prediction log (--log) -----------------------------------------------------
+
+
+def write_log(path: Path, features: pd.DataFrame, batch: int = 5, extra_lines: tuple[str, ...] = ()) -> None:
+    """A prediction log as the serving app writes it: one JSON line per request, its records under inputs."""
+    lines = [
+        json.dumps(
+            {
+                "model_version": "abc123",
+                "latency_ms": 3.2,
+                "inputs": json.loads(features.iloc[start : start + batch].to_json(orient="records")),
+                "predictions": ["yes"] * len(features.iloc[start : start + batch]),
+                "ts": f"2026-12-01T10:{start // batch % 60:02d}:00+00:00",
+            }
+        )
+        for start in range(0, len(features), batch)
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([*extra_lines, *lines]) + "\n")
+
+
+@pytest.fixture
+def log_workspace(workspace):
+    """The workspace with params.yaml naming the fixture table's target, `label`."""
+    settings = yaml.safe_load((workspace / "params.yaml").read_text())
+    settings["data"]["target"] = "label"
+    (workspace / "params.yaml").write_text(yaml.safe_dump(settings))
+    return workspace
+
+
+def test_log_inputs_of_every_matching_file_become_the_current_table(tmp_path, mixed_table):
+    features = mixed_table.drop(columns="label")
+    write_log(tmp_path / "logs" / "predictions-11.jsonl.1", features.iloc[:60])  # rotated
+    write_log(tmp_path / "logs" / "predictions-11.jsonl", features.iloc[60:100], extra_lines=("INFO: access",))
+    write_log(tmp_path / "logs" / "predictions-12.jsonl", features.iloc[100:], extra_lines=('{"other": 1}',))
+    current, source = drift.read_log(str(tmp_path / "logs" / "predictions-*.jsonl*"))
+    assert len(current) == len(features) and set(current.columns) == set(features.columns)
+    assert len(source["files"]) == 3 and source["lines_skipped"] == 2
+    assert source["model_versions"] == ["abc123"]
+    pd.testing.assert_series_equal(
+        current["income"].sort_values(ignore_index=True), features["income"].sort_values(ignore_index=True)
+    )
+
+
+def test_command_on_a_log_compares_the_models_features_and_exits_0_without_drift(log_workspace, mixed_table, capsys):
+    write_log(log_workspace / "logs" / "predictions-1.jsonl", resample(mixed_table, seed=6).drop(columns="label"))
+    assert drift.main(["--log", "logs/predictions-*.jsonl*", "reference.parquet", "out/drift.json"]) == 0
+    report = json.loads((log_workspace / "out" / "drift.json").read_text())
+    assert report["drift"] is False and report["missing_columns"] == []  # the target is not a feature
+    assert set(report["columns"]) == set(mixed_table.columns) - {"label"}
+    assert report["current"]["rows"] == len(mixed_table) and report["current"]["log"] == "logs/predictions-*.jsonl*"
+    assert f"{len(mixed_table)} records from 1 prediction-log file" in capsys.readouterr().out
+
+
+def test_command_on_a_log_names_the_shifted_column_and_only_it(log_workspace, mixed_table, capsys):
+    current = resample(mixed_table, seed=7).drop(columns="label")
+    current["income"] = current["income"] * 1.6
+    write_log(log_workspace / "logs" / "predictions-1.jsonl", current)
+    assert drift.main(["--log", "logs/*.jsonl", "reference.parquet", "out/drift.json"]) == 1
+    assert json.loads((log_workspace / "out" / "drift.json").read_text())["drifted"] == ["income"]
+    assert "drift: income drifted" in capsys.readouterr().out
+
+
+def test_command_on_a_log_that_matches_no_file_exits_2_naming_the_pattern(log_workspace, capsys):
+    assert drift.main(["--log", "logs/nothing-*.jsonl", "reference.parquet", "out/drift.json"]) == 2
+    assert "logs/nothing-*.jsonl" in capsys.readouterr().err
+    assert not (log_workspace / "out").exists()
+
+
+def test_the_prediction_log_variable_stands_for_log_as_in_the_retrain_jobs(log_workspace, mixed_table, monkeypatch):
+    current = resample(mixed_table, seed=8).drop(columns="label")
+    current["income"] = current["income"] * 1.6
+    write_log(log_workspace / "logs" / "predictions-1.jsonl", current)
+    monkeypatch.setenv("PREDICTION_LOG", "logs/*.jsonl")
+    assert drift.main(["reference.parquet", "out/drift.json"]) == 1
+    assert json.loads((log_workspace / "out" / "drift.json").read_text())["current"]["log"] == "logs/*.jsonl"

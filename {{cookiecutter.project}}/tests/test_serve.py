@@ -1,12 +1,14 @@
 import asyncio
 import hashlib
 import json
+import re
 import warnings
 
 import joblib
 import numpy as np
 import pytest
 from fastapi.exceptions import RequestValidationError
+from prometheus_client.parser import text_string_to_metric_families
 
 from {{ cookiecutter.package }} import contract, params, serve
 from {{ cookiecutter.package }}.stages import train
@@ -24,6 +26,17 @@ RECORDS = [
 ]
 METRICS = {"score": 0.9}
 INFO = {"run_id": "0123abcd", "model_name": "{{ cookiecutter.project }}", "model_version": 3, "git_commit": "f" * 40}
+
+
+@pytest.fixture(autouse=True)
+def prediction_log(tmp_path, monkeypatch):
+    """The prediction log goes to a temporary folder (default: logs/ of the project); its lines are there once
+    the app has shut down (the test client's `with` block ends)."""
+    folder = tmp_path / "logs"
+    monkeypatch.setenv("PREDICTION_LOG", str(folder / "predictions.jsonl"))
+    for name in ("PREDICTION_LOG_SAMPLE", "PREDICTION_LOG_MAX_BYTES", "PREDICTION_LOG_BACKUPS"):
+        monkeypatch.delenv(name, raising=False)
+    return folder
 
 
 @pytest.fixture
@@ -62,6 +75,27 @@ def client(model_file, schema_file, tmp_path, monkeypatch):
 
 def predict(client, records):
     return client.post("/predict", json={"records": records})
+
+
+def scrape(client) -> dict[tuple[str, tuple], float]:
+    """/metrics as {(sample name, sorted labels): value}, read with prometheus-client's own parser."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def value(samples: dict, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def log_lines(folder) -> list[dict]:
+    """Every line of every prediction-log file in the folder (rotated ones too), oldest file first."""
+    files = sorted(folder.glob("predictions-*.jsonl*"), key=lambda path: path.stat().st_mtime)
+    return [json.loads(line) for path in files for line in path.read_text().splitlines()]
 
 
 def test_health_is_ok_once_the_model_is_loaded(client):
@@ -111,24 +145,30 @@ def test_predict_answers_every_record(client, model_file, mixed_table):
 {%- endif %}
 
 
-@pytest.mark.parametrize(
-    ("record", "field"),
-    [
-        ({name: value for name, value in RECORDS[0].items() if name != "income"}, "income"),
-        ({**RECORDS[0], "incomme": 1.0}, "incomme"),
-        ({**RECORDS[0], "age": "forty"}, "age"),
-        ({**RECORDS[0], "age": 150}, "age"),
-        ({**RECORDS[0], "city": "marseille"}, "city"),
-        ({**RECORDS[0], "city": 2.5}, "city"),
-    ],
-    ids=["missing", "unknown", "not-a-number", "out-of-range", "unknown-category", "category-not-text"],
-)
-def test_bad_field_is_refused_naming_it(client, record, field):
+BAD_FIELDS = [
+    ({name: value for name, value in RECORDS[0].items() if name != "income"}, "income", "missing_field"),
+    ({**RECORDS[0], "incomme": 1.0}, "incomme", "unknown_field"),
+    ({**RECORDS[0], "age": "forty"}, "age", "wrong_type"),
+    ({**RECORDS[0], "age": 150}, "age", "out_of_range"),
+    ({**RECORDS[0], "city": "marseille"}, "city", "unknown_category"),
+    ({**RECORDS[0], "city": 2.5}, "city", "wrong_type"),
+]
+BAD_FIELD_IDS = ["missing", "unknown", "not-a-number", "out-of-range", "unknown-category", "category-not-text"]
+
+
+@pytest.mark.parametrize(("record", "field", "reason"), BAD_FIELDS, ids=BAD_FIELD_IDS)
+def test_bad_field_is_refused_naming_it_and_counted_by_reason(client, record, field, reason):
+    before = scrape(client)
     response = predict(client, [RECORDS[0], record])
     assert response.status_code == 422
     (error,) = response.json()["detail"]
     assert error["loc"] == ["body", "records", 1, field]
     assert f"'{field}'" in error["msg"]
+    assert error["type"] == reason
+    after = scrape(client)
+    for name in serve.metrics.REASONS:
+        counted = value(after, "predict_rejected_total", reason=name)
+        assert counted - value(before, "predict_rejected_total", reason=name) == (name == reason), name
 
 
 @pytest.mark.parametrize("value", ["inf", "-Infinity", "nan", 10**400], ids=["inf", "minus-inf", "nan", "huge-int"])
@@ -157,16 +197,200 @@ def test_columns_the_model_does_not_use_are_accepted_and_ignored(client):
     assert predict(client, with_id).json() == predict(client, RECORDS).json()
 
 
+def rejected(client, reason: str) -> float:
+    return value(scrape(client), "predict_rejected_total", reason=reason)
+
+
 def test_empty_batch_is_refused(client):
+    before = rejected(client, "empty_batch")
     response = predict(client, [])
     assert response.status_code == 422
     assert "records is empty" in response.json()["detail"][0]["msg"]
+    assert rejected(client, "empty_batch") == before + 1
 
 
 def test_batch_over_the_limit_is_refused(client):
+    before = rejected(client, "too_many_records")
     response = predict(client, RECORDS[:1] * (serve.MAX_RECORDS + 1))
     assert response.status_code == 413
     assert str(serve.MAX_RECORDS) in response.json()["detail"]
+    assert rejected(client, "too_many_records") == before + 1
+
+
+@pytest.mark.parametrize(
+    "body", [b"not json", b'{"rows": []}', b'{"records": [1, 2]}'], ids=["text", "no-records", "not-objects"]
+)
+def test_body_of_the_wrong_shape_is_counted_as_malformed(client, body):
+    before = rejected(client, "malformed_body")
+    response = client.post("/predict", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert rejected(client, "malformed_body") == before + 1
+
+
+# --- monitoring: /metrics and the prediction log --------------------------------------------------
+
+
+def test_metrics_count_requests_by_route_and_exact_status(client):
+    before = scrape(client)
+    assert predict(client, RECORDS).status_code == 200
+    assert predict(client, [{**RECORDS[0], "age": "forty"}]).status_code == 422
+    after = scrape(client)
+    for status in ("200", "422"):
+        labels = {"handler": "/predict", "method": "POST", "status": status}
+        assert value(after, "http_requests_total", **labels) == value(before, "http_requests_total", **labels) + 1
+    statuses = {dict(labels).get("status") for _, labels in after}
+    assert "4xx" not in statuses and "2xx" not in statuses
+    latency = {"handler": "/predict", "method": "POST"}
+    assert value(after, "http_request_duration_seconds_count", **latency) >= 2
+    assert ("http_requests_total", (("handler", "/metrics"), ("method", "GET"), ("status", "200"))) not in after
+
+
+def test_metrics_say_which_model_is_served(client, model_file):
+    samples = scrape(client)
+    (info,) = [dict(labels) for name, labels in samples if name == "model_info"]
+    assert info == {
+        "model_version": hashlib.md5(model_file.read_bytes()).hexdigest(),
+        "mlflow_run_id": INFO["run_id"],
+        "registered_model": INFO["model_name"],
+        "registered_version": "3",
+        "git_commit": INFO["git_commit"],
+    }
+{%- if cookiecutter.task == 'classification' %}
+
+
+def test_metrics_count_predictions_by_class_with_their_confidence(client, mixed_table):
+    before = scrape(client)
+    body = predict(client, RECORDS * 4).json()
+    after = scrape(client)
+    for name in set(mixed_table["label"]):  # every class is shown, predicted or not
+        assert ("model_predictions_total", (("predicted_class", name),)) in after
+        counted = value(after, "model_predictions_total", predicted_class=name)
+        counted -= value(before, "model_predictions_total", predicted_class=name)
+        assert counted == body["predictions"].count(name)
+    confidence = [max(probabilities.values()) for probabilities in body["probabilities"]]
+    count = value(after, "model_prediction_confidence_count") - value(before, "model_prediction_confidence_count")
+    total = value(after, "model_prediction_confidence_sum") - value(before, "model_prediction_confidence_sum")
+    assert count == len(RECORDS) * 4
+    assert total == pytest.approx(sum(confidence))
+{%- else %}
+
+
+def test_metrics_histogram_of_predicted_values_spans_the_targets_range(client, schema_file):
+    target = contract.load(schema_file)["target"]
+    before = scrape(client)
+    body = predict(client, RECORDS * 4).json()
+    after = scrape(client)
+    labels = {float(le): le for name, key in after if name == "model_predicted_value_bucket" for _, le in key}
+    edges = sorted(labels)
+    assert edges[0] == pytest.approx(target["min"], rel=1e-2) and edges[-2] == pytest.approx(target["max"], rel=1e-2)
+    assert edges[-1] == float("inf") and len(edges) == 12
+    count = value(after, "model_predicted_value_count") - value(before, "model_predicted_value_count")
+    assert count == len(RECORDS) * 4
+    for edge, le in labels.items():  # each bucket counts the predictions at or below its edge
+        counted = value(after, "model_predicted_value_bucket", le=le)
+        counted -= value(before, "model_predicted_value_bucket", le=le)
+        assert counted == sum(prediction <= edge for prediction in body["predictions"])
+{%- endif %}
+
+
+MARKER = "zz-private-value"
+
+
+def test_labels_never_carry_what_a_client_sent(client):
+    predict(client, [{**RECORDS[0], MARKER: 1.0}])  # an unknown field
+    predict(client, [{**RECORDS[0], "city": MARKER}])  # an unknown category
+    predict(client, [{**RECORDS[0], "age": 987654.321}])  # out of range
+    client.post("/predict", content=MARKER.encode(), headers={"Content-Type": "application/json"})
+    client.get(f"/{MARKER}")  # a route that does not exist
+    client.get(f"/metadata?{MARKER}=1")
+    text = client.get("/metrics").text
+    assert MARKER not in text and "987654" not in text
+    handlers = set(re.findall(r'handler="([^"]*)"', text))
+    assert handlers <= {"/predict", "/health", "/metadata", "none"}, handlers
+
+
+def test_prediction_log_has_one_line_per_answered_request_with_the_validated_inputs(
+    model_file, schema_file, monkeypatch, prediction_log
+):
+    monkeypatch.setenv("MODEL_PATH", str(model_file))
+    monkeypatch.setenv("SCHEMA_PATH", str(schema_file))
+    with TestClient(serve.app) as client:
+        answers = [predict(client, RECORDS).json(), predict(client, RECORDS[:1]).json()]
+        assert predict(client, [{**RECORDS[0], "city": MARKER}]).status_code == 422
+        assert client.post("/predict", content=MARKER.encode()).status_code == 422
+    lines = log_lines(prediction_log)
+    assert len(lines) == 2
+    first = lines[0]
+    assert set(first) == {"ts", "model_version", "latency_ms", "inputs", "predictions"{% if cookiecutter.task == 'classification' %}, "confidence"{% endif %}}
+    assert first["model_version"] == hashlib.md5(model_file.read_bytes()).hexdigest()
+    assert first["latency_ms"] > 0 and re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", first["ts"])
+    # The values as the model took them: "58" is 58.0, null stays null, the columns are the model's features.
+    assert first["inputs"] == [
+        {"age": 35.0, "income": 42000.0, "city": "paris", "constant": 1.0},
+        {"age": 71.0, "income": None, "city": None, "constant": 1.0},
+        {"age": 58.0, "income": 61000.5, "city": "lyon", "constant": 1.0},
+    ]
+    assert [line["predictions"] for line in lines] == [answer["predictions"] for answer in answers]
+{%- if cookiecutter.task == 'classification' %}
+    assert first["confidence"] == pytest.approx([max(p.values()) for p in answers[0]["probabilities"]])
+{%- endif %}
+    assert not [path for path in prediction_log.iterdir() if MARKER in path.read_text()]  # refused: never logged
+
+
+@pytest.mark.parametrize(("rate", "low", "high"), [("0", 0, 0), ("0.5", 60, 140), ("1", 200, 200)])
+def test_prediction_log_keeps_the_sampled_share_of_requests(
+    model_file, schema_file, monkeypatch, prediction_log, rate, low, high
+):
+    monkeypatch.setenv("MODEL_PATH", str(model_file))
+    monkeypatch.setenv("SCHEMA_PATH", str(schema_file))
+    monkeypatch.setenv("PREDICTION_LOG_SAMPLE", rate)
+    with TestClient(serve.app) as client:
+        for _ in range(200):
+            assert predict(client, RECORDS[:1]).status_code == 200
+    assert low <= len(log_lines(prediction_log)) <= high
+
+
+def test_prediction_log_is_rotated_at_its_size_cap(model_file, schema_file, monkeypatch, prediction_log):
+    monkeypatch.setenv("MODEL_PATH", str(model_file))
+    monkeypatch.setenv("SCHEMA_PATH", str(schema_file))
+    monkeypatch.setenv("PREDICTION_LOG_MAX_BYTES", "3000")
+    monkeypatch.setenv("PREDICTION_LOG_BACKUPS", "2")
+    with TestClient(serve.app) as client:
+        for _ in range(60):
+            predict(client, RECORDS)
+    files = sorted(path.name for path in prediction_log.iterdir())
+    (current,) = [name for name in files if name.endswith(".jsonl")]
+    assert files == [current, f"{current}.1", f"{current}.2"]  # one file per process: its pid in the name
+    assert all((prediction_log / name).stat().st_size <= 3000 for name in files)
+    assert 0 < len(log_lines(prediction_log)) < 60  # the oldest lines are gone, every kept line parses
+
+
+def test_prediction_log_can_go_to_stdout_or_be_off(model_file, schema_file, monkeypatch, prediction_log, capsys):
+    monkeypatch.setenv("MODEL_PATH", str(model_file))
+    monkeypatch.setenv("SCHEMA_PATH", str(schema_file))
+    monkeypatch.setenv("PREDICTION_LOG", "-")
+    with TestClient(serve.app) as client:
+        predict(client, RECORDS)
+    (line,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert len(line["inputs"]) == len(RECORDS)
+    monkeypatch.setenv("PREDICTION_LOG", "")
+    with TestClient(serve.app) as client:
+        assert predict(client, RECORDS).status_code == 200
+    assert not prediction_log.exists()
+
+
+@pytest.mark.parametrize(
+    ("variable", "setting"),
+    [("PREDICTION_LOG_SAMPLE", "2"), ("PREDICTION_LOG_SAMPLE", "half"), ("PREDICTION_LOG_MAX_BYTES", "10MB")],
+)
+def test_a_bad_prediction_log_setting_stops_the_server_naming_it(
+    model_file, schema_file, monkeypatch, variable, setting
+):
+    monkeypatch.setenv("MODEL_PATH", str(model_file))
+    monkeypatch.setenv("SCHEMA_PATH", str(schema_file))
+    monkeypatch.setenv(variable, setting)
+    with pytest.raises(ValueError, match=variable), TestClient(serve.app):
+        pass
 
 
 def test_metadata_lists_the_features_metrics_and_lineage(client, model_file):

@@ -7,13 +7,22 @@ columns compare category shares; gaps are a bin of their own, so a column fillin
 A column drifts when its PSI is above drift.psi_threshold; a column missing on one side counts as drift.
 
 Usage: python -m {{ cookiecutter.package }}.drift [CURRENT_CSV [REFERENCE_PARQUET [REPORT_JSON]]]   (make drift)
+       python -m {{ cookiecutter.package }}.drift --log 'GLOB' [REFERENCE_PARQUET [REPORT_JSON]]   (make drift LOG='GLOB')
 Defaults: data/raw/{{ cookiecutter.__dataset }}.csv, data/prepared/train.parquet, reports/drift.json.
 Exit status: 0 no drift, 1 drift (the retrain workflows start on this), 2 error.
+
+--log compares what the model was asked in production instead: the inputs recorded in the prediction log
+(JSON lines, one per request, as the serving app writes them; GLOB in quotes, e.g. 'logs/predictions-*.jsonl*'
+takes every process's file and the rotated ones). Only the model's features are compared (the log holds
+no target); lines that are not prediction records (an access log mixed in on stdout) are skipped and counted.
+Without --log, the environment variable PREDICTION_LOG (a GLOB) does the same: the retrain CI jobs pass it.
 
 Run it when new data has arrived and *before* `dvc repro`: repro makes the new data the reference.
 """
 
+import glob
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -83,29 +92,79 @@ def compare(reference: pd.DataFrame, current: pd.DataFrame, drift: params.Drift,
     }
 
 
+def read_log(pattern: str) -> tuple[pd.DataFrame, dict]:
+    """The inputs of every prediction-log line in the files matching pattern, one row per record, and
+    where they came from (files, lines skipped, model versions, first and last time)."""
+    files = sorted(glob.glob(pattern, recursive=True))
+    if not files:
+        raise ValueError(f"no prediction-log file matches {pattern!r}")
+    rows, skipped, versions, times = [], 0, set(), []
+    for name in files:
+        with open(name, encoding="utf-8") as file:
+            for line in file:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    entry = None
+                if not isinstance(entry, dict) or "inputs" not in entry:
+                    skipped += 1
+                    continue
+                inputs = entry["inputs"]
+                rows.extend(inputs if isinstance(inputs, list) else [inputs])
+                versions.add(entry.get("model_version"))
+                times.append(entry.get("ts") or "")
+    source = {
+        "log": pattern,
+        "files": files,
+        "lines_skipped": skipped,
+        "model_versions": sorted(str(version) for version in versions),
+        "first": min(times, default=None),
+        "last": max(times, default=None),
+    }
+    return pd.DataFrame.from_records(rows), source
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) > 3 or any(arg.startswith("-") for arg in args):
+    log = os.environ.get("PREDICTION_LOG") or None
+    if args[:1] == ["--log"] and len(args) >= 2:
+        log, args = args[1], args[2:]
+    if len(args) > (2 if log else 3) or any(arg.startswith("-") for arg in args):
         print(__doc__, file=sys.stderr)
         return 2
-    current_csv, reference_file, report_file = (Path(a) for a in [*args, *(RAW_CSV, REFERENCE, REPORT)[len(args) :]])
+    defaults = (REFERENCE, REPORT) if log else (RAW_CSV, REFERENCE, REPORT)
+    paths = [Path(a) for a in [*args, *defaults[len(args) :]]]
+    current_csv, reference_file, report_file = [None, *paths] if log else paths
     try:
         p = params.load()
-        current = contract.read_typed(current_csv, contract.load(SCHEMA))
         reference = pd.read_parquet(reference_file)
+        if log:
+            current, source = read_log(log)
+            # The model's features only: the log holds no target, and columns the model ignores are not logged.
+            features = [name for name in reference.columns if name not in (p.data.target, *p.data.drop_columns)]
+            reference = reference[features]
+        else:
+            current = contract.read_typed(current_csv, contract.load(SCHEMA))
+            source = {"path": str(current_csv)}
     except (OSError, ValueError, yaml.YAMLError, params.ParamsError) as error:  # a missing or unreadable file
         print(f"drift: {error}\n(the reference comes from `dvc repro` or `dvc pull`)", file=sys.stderr)
         return 2
     if current.empty or reference.empty:
-        print(f"drift: no data rows in {current_csv if current.empty else reference_file}", file=sys.stderr)
+        print(f"drift: no data rows in {(log or current_csv) if current.empty else reference_file}", file=sys.stderr)
         return 2
 
     report = compare(reference, current, p.drift, p.data.drop_columns)
-    report["current"] = {"path": str(current_csv), "rows": len(current)}
+    report["current"] = {**source, "rows": len(current)}
     report["reference"] = {"path": str(reference_file), "rows": len(reference)}
     report_file.parent.mkdir(parents=True, exist_ok=True)
     report_file.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
+    if log:
+        skipped = f"; {source['lines_skipped']} other lines skipped" if source["lines_skipped"] else ""
+        print(
+            f"drift: {len(current)} records from {len(source['files'])} prediction-log file(s), "
+            f"{source['first']} to {source['last']}, model {', '.join(source['model_versions'])}{skipped}"
+        )
     for name, result in sorted(report["columns"].items(), key=lambda item: -item[1]["psi"]):
         print(f"  {name:<30} PSI {result['psi']:>8.4f}{'  DRIFT' if result['drift'] else ''}")
     for kind in ("missing_columns", "new_columns"):

@@ -65,6 +65,18 @@ class Drift:  # arrived after 0.2.0 was first declared: the defaults serve proje
     bins: int = 10  # quantile bins for number columns
 
 
+{%- if cookiecutter.docker == 'yes' %}
+
+
+@dataclass(frozen=True)
+class Monitoring:  # arrived after 0.2.0: the defaults serve projects made before (`make alerts` reads it)
+    p99_latency_ms: float = 250.0  # alert: /predict's 99th percentile latency above this
+    max_error_rate: float = 0.01  # alert: share of 5xx answers above this
+    max_prediction_shift: float = 0.15  # alert: a predicted class's share this far from the test set's
+    min_predictions: int = 200  # ... once at least this many records were predicted in the hour
+{%- endif %}
+
+
 @dataclass(frozen=True)
 class Params:
     data: Data
@@ -72,6 +84,9 @@ class Params:
     train: Train
     evaluate: Evaluate
     drift: Drift = dataclasses.field(default_factory=Drift)
+{%- if cookiecutter.docker == 'yes' %}
+    monitoring: Monitoring = dataclasses.field(default_factory=Monitoring)
+{%- endif %}
 
 
 def load(path: Path = PARAMS_FILE) -> Params:
@@ -94,6 +109,15 @@ def load(path: Path = PARAMS_FILE) -> Params:
             f"{path}: drift.psi_threshold must be above 0 and drift.bins at least 2, "
             f"got {params.drift.psi_threshold} and {params.drift.bins}"
         )
+{%- if cookiecutter.docker == 'yes' %}
+    m = params.monitoring
+    if m.p99_latency_ms <= 0 or not 0 <= m.max_error_rate <= 1 or not 0 < m.max_prediction_shift <= 1:
+        raise ParamsError(
+            f"{path}: monitoring.p99_latency_ms must be above 0, max_error_rate between 0 and 1 and "
+            f"max_prediction_shift above 0 and at most 1, got {m.p99_latency_ms}, {m.max_error_rate} "
+            f"and {m.max_prediction_shift}"
+        )
+{%- endif %}
     return params
 
 

@@ -1,4 +1,4 @@
-"""Serve the trained model over HTTP: /health, /predict, /metadata (interactive docs at /docs).
+"""Serve the trained model over HTTP: /health, /predict, /metadata, /metrics (interactive docs at /docs).
 
 Run locally with `make serve`; the Dockerfile runs the same app. Read once, when the server starts:
 - the model DVC produced (`dvc repro` or `dvc pull`): MODEL_PATH, default models/model.joblib;
@@ -8,6 +8,9 @@ Run locally with `make serve`; the Dockerfile runs the same app. Read once, when
   version, git commit), MODEL_INFO_PATH (models/model_info.json): optional, shown by /metadata.
 Requests that arrive together share one model call (Batcher, below): under load that is most of the
 throughput.
+
+Monitoring (README, "Serving"): /metrics for Prometheus (metrics.py), and a JSON-lines log of what the
+model was asked and answered (prediction_log.py), which `make drift LOG=...` compares with the training data.
 """
 
 import asyncio
@@ -16,6 +19,7 @@ import json
 import logging
 import math
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -27,11 +31,12 @@ import numpy as np
 import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from sklearn.pipeline import Pipeline
 
-from {{ cookiecutter.package }} import contract
+from {{ cookiecutter.package }} import contract, metrics, prediction_log
 
 MAX_RECORDS = 10_000  # per /predict request; send bigger batches in parts
 BATCH_WINDOW_S = 0.002  # how long a lone request waits for others to share its model call
@@ -135,20 +140,40 @@ def load_model(model_path: Path, schema_path: Path, metrics_path: Path, info_pat
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    schema_path = Path(os.environ.get("SCHEMA_PATH", "data/schema.yaml"))
     model = load_model(
         Path(os.environ.get("MODEL_PATH", "models/model.joblib")),
-        Path(os.environ.get("SCHEMA_PATH", "data/schema.yaml")),
+        schema_path,
         Path(os.environ.get("METRICS_PATH", "metrics/metrics.json")),
         Path(os.environ.get("MODEL_INFO_PATH", "models/model_info.json")),
     )
     app.state.model = model
+    if model:
+{%- if cookiecutter.task == 'classification' %}
+        metrics.model_loaded(model.version, model.info, classes=list(map(str, model.pipeline.classes_)))
+{%- else %}
+        metrics.model_loaded(model.version, model.info, target_rule=contract.load(schema_path)["target"])
+{%- endif %}
+    log = app.state.prediction_log = prediction_log.from_environment()
     batcher = asyncio.create_task(model.batcher.run()) if model else None
     yield
     if batcher:
         batcher.cancel()
+    if log:
+        log.close()  # writes the lines still queued
 
 
 app = FastAPI(title="{{ cookiecutter.project }}", lifespan=lifespan)
+metrics.instrument(app)  # adds a middleware, so here, before the app starts
+
+
+@app.exception_handler(RequestValidationError)
+async def count_refusals(request: Request, error: RequestValidationError):
+    """Count each refused /predict request by its reason (the `type` invalid() gives), then answer as
+    FastAPI does. FastAPI's own check of the body's shape has other types: malformed_body."""
+    if request.url.path == "/predict":
+        metrics.rejected(error.errors()[0]["type"] if error.errors() else "")
+    return await request_validation_exception_handler(request, error)
 
 
 def loaded_model(request: Request) -> LoadedModel:
@@ -159,6 +184,13 @@ def loaded_model(request: Request) -> LoadedModel:
 
 
 ModelDep = Annotated[LoadedModel, Depends(loaded_model)]
+
+
+def the_prediction_log(request: Request) -> prediction_log.PredictionLog | None:
+    return request.app.state.prediction_log
+
+
+LogDep = Annotated[prediction_log.PredictionLog | None, Depends(the_prediction_log)]
 Value = str | int | float | bool | None
 
 
@@ -191,9 +223,18 @@ class Metadata(BaseModel):
     registered_version: str | None
 
 
-def invalid(message: str, *where: int | str) -> RequestValidationError:
-    """A 422 in the same shape as FastAPI's own: loc says which record and field."""
-    return RequestValidationError([{"type": "value_error", "loc": ("body", "records", *where), "msg": message}])
+def invalid(reason: str, message: str, *where: int | str) -> RequestValidationError:
+    """A 422 in the same shape as FastAPI's own: loc says which record and field, type why (one of
+    metrics.REASONS: /metrics counts refusals by it)."""
+    return RequestValidationError([{"type": reason, "loc": ("body", "records", *where), "msg": message}])
+
+
+class Refused(ValueError):
+    """A value the contract does not allow; reason is one of metrics.REASONS."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
 
 
 def as_number(value: Value) -> float:
@@ -220,20 +261,24 @@ def as_category(value: Value) -> str | None:
 
 
 def checked(value: Value, rule: dict) -> float | str | None:
-    """The value in the form the pipeline takes, or ValueError saying which rule of the contract it breaks.
+    """The value in the form the pipeline takes, or Refused saying which rule of the contract it breaks.
     A null is a gap, which the pipeline imputes (max_missing is a rule for whole datasets, not a record)."""
     if rule["type"] == "number":
         try:
             number = as_number(value)
         except ValueError:
-            raise ValueError("must be a finite number") from None
+            raise Refused("wrong_type", "must be a finite number") from None
         low, high = rule.get("min"), rule.get("max")
         if (low is not None and number < low) or (high is not None and number > high):
-            raise ValueError(f"must be between {low} and {high} (data/schema.yaml)")
+            raise Refused("out_of_range", f"must be between {low} and {high} (data/schema.yaml)")
         return number
-    text = as_category(value)
+    try:
+        text = as_category(value)
+    except ValueError as error:
+        raise Refused("wrong_type", str(error)) from None
     if text is not None and rule.get("categories") is not None and text not in rule["categories"]:
-        raise ValueError(f"must be one of {', '.join(map(str, rule['categories']))} (data/schema.yaml)")
+        categories = ", ".join(map(str, rule["categories"]))
+        raise Refused("unknown_category", f"must be one of {categories} (data/schema.yaml)")
     return text
 
 
@@ -241,21 +286,24 @@ def to_frame(records: list[dict[str, Value]], model: LoadedModel) -> pd.DataFram
     """The records as the table the pipeline was trained on; refuse missing or unknown fields and values
     the data contract does not allow, naming the record and the field."""
     if not records:
-        raise invalid("records is empty: send at least one record")
+        raise invalid("empty_batch", "records is empty: send at least one record")
     if len(records) > MAX_RECORDS:
+        metrics.rejected("too_many_records")  # a 413, which the 422 handler above does not see
         raise HTTPException(413, f"{len(records)} records: send at most {MAX_RECORDS} per request")
     columns: dict[str, list] = {name: [] for name in model.features}
     for index, record in enumerate(records):
         if missing := [name for name in model.features if name not in record]:
-            raise invalid(f"missing field '{missing[0]}' (send null for an unknown value)", index, missing[0])
+            message = f"missing field '{missing[0]}' (send null for an unknown value)"
+            raise invalid("missing_field", message, index, missing[0])
         if unknown := sorted(record.keys() - model.rules.keys()):
             features = ", ".join(model.features)
-            raise invalid(f"unknown field '{unknown[0]}'; the model's features are: {features}", index, unknown[0])
+            message = f"unknown field '{unknown[0]}'; the model's features are: {features}"
+            raise invalid("unknown_field", message, index, unknown[0])
         for name in model.features:
             try:
                 columns[name].append(checked(record[name], model.rules[name]))
-            except ValueError as error:
-                raise invalid(f"field '{name}' {error}, got {record[name]!r}", index, name) from None
+            except Refused as error:
+                raise invalid(error.reason, f"field '{name}' {error}, got {record[name]!r}", index, name) from None
     return pd.DataFrame(columns, columns=model.features)
 
 
@@ -267,10 +315,10 @@ def model_output(method: Callable[[pd.DataFrame], np.ndarray], frame: pd.DataFra
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported by the check below
             output = method(frame)
     except ValueError as error:  # scikit-learn's check of its input: "Input X contains infinity ..."
-        raise invalid(f"the model cannot use these values ({error}): {hint}") from None
+        raise invalid("unusable_values", f"the model cannot use these values ({error}): {hint}") from None
     finite = np.isfinite(output.reshape(len(frame), -1)).all(axis=1)
     if not finite.all():
-        raise invalid(f"the prediction is not a finite number: {hint}", int(finite.argmin()))
+        raise invalid("unusable_values", f"the prediction is not a finite number: {hint}", int(finite.argmin()))
     return output
 
 
@@ -281,22 +329,33 @@ def health(model: ModelDep) -> Health:
 
 
 @app.post("/predict")
-async def predict(request: PredictRequest, model: ModelDep) -> Prediction:
+async def predict(request: PredictRequest, model: ModelDep, log: LogDep) -> Prediction:
 {%- if cookiecutter.task == 'classification' %}
     """The predicted class of each record, with the probability of every class."""
+    start = time.perf_counter()
     frame = await run_in_threadpool(to_frame, request.records, model)
     probabilities = await model.batcher.predict(frame)
     classes = model.pipeline.classes_
+    predicted = classes[probabilities.argmax(axis=1)].tolist()  # what predict() returns, without a second pass
+    confidence = probabilities.max(axis=1).tolist()
+    metrics.observe(predicted, confidence)
+    if log:
+        latency_ms = (time.perf_counter() - start) * 1000
+        log.write(model.version, latency_ms, frame, predictions=predicted, confidence=confidence)
     return Prediction(
-        predictions=classes[probabilities.argmax(axis=1)].tolist(),  # what predict() returns, without a second pass
+        predictions=predicted,
         probabilities=[dict(zip(map(str, classes), row, strict=True)) for row in probabilities.tolist()],
         model_version=model.version,
     )
 {%- else %}
     """The predicted value of each record."""
+    start = time.perf_counter()
     frame = await run_in_threadpool(to_frame, request.records, model)
-    predictions = await model.batcher.predict(frame)
-    return Prediction(predictions=predictions.tolist(), model_version=model.version)
+    predicted = (await model.batcher.predict(frame)).tolist()
+    metrics.observe(predicted)
+    if log:
+        log.write(model.version, (time.perf_counter() - start) * 1000, frame, predictions=predicted)
+    return Prediction(predictions=predicted, model_version=model.version)
 {%- endif %}
 
 
