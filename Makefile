@@ -36,7 +36,7 @@ test: $(VENV)/.installed system-tools ci-tools
 # Debian's packages), rsync for gitlab-ci-local (it copies the repository into each job's directory),
 # and Node.js with npm when npm is missing (for ci-tools below; gitlab-ci-local 4.73.0 was verified on
 # Node.js 20, Debian 12 ships 18).
-SYSTEM_PACKAGES := podman runc uidmap slirp4netns fuse-overlayfs mmdebstrap rsync
+SYSTEM_PACKAGES := podman runc uidmap slirp4netns fuse-overlayfs mmdebstrap rsync chromium
 
 ## Install podman, mmdebstrap, rsync (and npm) with apt-get when missing (root only; never fails, says why it did not)
 system-tools:
@@ -53,12 +53,14 @@ system-tools:
 		|| echo "system-tools: apt-get could not install$$missing: the tests that need them skip or fail saying so"
 
 # Node tools, pinned in ci-tools/package-lock.json: gitlab-ci-local runs the baked .gitlab-ci.yml
-# (tests/test_ci_gitlab_local.py). npm ci writes node_modules/.package-lock.json last.
+# (tests/test_ci_gitlab_local.py); vega, vega-lite, vega-embed are what scripts/vendor_vega.py inlines into the
+# baked plots_template.html; mermaid draws the report comment's charts (tests/test_browser.py, make screenshots).
+# npm ci writes node_modules/.package-lock.json last.
 ci-tools/node_modules/.package-lock.json: ci-tools/package.json ci-tools/package-lock.json
 	@if command -v npm >/dev/null; then npm ci --prefix ci-tools --no-audit --no-fund; \
 	else echo "ci-tools: npm not found (make system-tools installs it, as root): tests/test_ci_gitlab_local.py will fail"; fi
 
-## Install the pinned Node tools (gitlab-ci-local) into ci-tools/node_modules with npm ci
+## Install the pinned Node tools (gitlab-ci-local, vega, mermaid) into ci-tools/node_modules with npm ci
 ci-tools: system-tools ci-tools/node_modules/.package-lock.json
 
 ## Benchmark /predict against `mlflow models serve` on the same model (writes benchmarks/results.json)
@@ -77,10 +79,31 @@ bench-quick: $(VENV)/.installed
 
 .PHONY: system-tools ci-tools bench-serving bench bench-quick
 
+# The docs site: docs/ and mkdocs.yml. The options page's table comes from cookiecutter.json first.
+# chromium (SYSTEM_PACKAGES) is for tests/test_browser.py and `make screenshots`: Playwright drives Debian's
+# build, because Playwright's own browser download needs a CDN that is not reachable everywhere.
+export NO_MKDOCS_2_WARNING := 1
+
+## Build the docs site into build/site with mkdocs --strict (a broken link, anchor or image fails it)
+docs: $(VENV)/.installed
+	python scripts/options_table.py
+	mkdocs build --strict
+
+## Serve the docs site at http://127.0.0.1:8001, rebuilt on every change
+docs-serve: $(VENV)/.installed
+	python scripts/options_table.py
+	mkdocs serve --strict --dev-addr 127.0.0.1:8001
+
+## Take the docs' screenshots (docs/images/*.png) from a fresh bake, with Playwright and Debian's Chromium
+screenshots: $(VENV)/.installed system-tools ci-tools
+	python scripts/screenshots.py
+
+.PHONY: docs docs-serve screenshots
+
 ## Check the template's own Python (hooks, tests) with ruff
 lint: $(VENV)/.installed
-	ruff check hooks tests
-	ruff format --check hooks tests
+	ruff check hooks tests scripts
+	ruff format --check hooks tests scripts
 
 ## Remove .venv and build/
 clean:

@@ -64,7 +64,6 @@ def line_chart(title: str, x_axis: str, y_axis: str, reference, base_line, head_
         f'      plotColorPalette: "{", ".join(colour for colour, _ in drawn)}"',
         "---",
         "xychart-beta",
-        f'    title "{title}"',
         f"    x-axis {x_axis}",
         f"    y-axis {y_axis}",
         *("    line [" + ", ".join(short(value) for value in line) + "]" for _, line in drawn),
