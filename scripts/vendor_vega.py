@@ -2,7 +2,7 @@
 into, with Vega, Vega-Lite and Vega-Embed inlined so that the plots draw without internet.
 
 The three libraries are the browser builds of the npm packages pinned in ci-tools/package.json (run
-`make ci-tools` first). tests/test_plots.py checks that the committed file is what this script writes,
+`make ci-tools` first). tests/test_browser.py checks that the committed file is what this script writes,
 so the file is never edited by hand: to move to newer versions, change ci-tools/package.json, run
 `npm install --package-lock-only --prefix ci-tools && make ci-tools`, then this script.
 

@@ -8,9 +8,12 @@ system-tools) and Playwright (requirements-dev.txt). The plots page screenshot i
 build/test-artifacts/plots.png.
 """
 
+import functools
+import http.server
 import json
 import struct
 import sys
+import threading
 
 import pytest
 import yaml
@@ -114,3 +117,36 @@ def test_importance_is_a_dvc_plot_an_artifact_of_the_mlflow_run_and_a_table_in_t
     report = (classification / "reports" / "report.md").read_text()
     top = importance.splitlines()[1].split(",")[0]
     assert f"| 1 | `{top}` |" in report
+
+
+def test_plots_template_is_what_vendor_vega_writes_from_the_pinned_npm_packages():
+    """The 830 kB of JavaScript in the baked plots_template.html is traceable: exactly the browser builds of
+    vega, vega-lite and vega-embed pinned in ci-tools/package-lock.json (make ci-tools installs them)."""
+    result = run(BIN / "python", TEMPLATE / "scripts" / "vendor_vega.py", "--check", cwd=TEMPLATE, check=False)
+    assert result.returncode == 0, result.stderr
+    page = (TEMPLATE / "{{cookiecutter.project}}" / "plots_template.html").read_text()
+    assert "{plot_divs}" in page and "{scripts}" not in page  # DVC would put its CDN <script> tags there
+    assert "vega@5.33.1, vega-lite@5.23.0, vega-embed@6.29.0" in page and "Redistribution and use" in page
+
+
+def test_docs_site_pages_load_nothing_beyond_this_machine(browser, tmp_path):
+    """Served as GitHub Pages would serve it, every page draws with its images and loads no font or
+    script from elsewhere (theme.font is off)."""
+    run(
+        BIN / "mkdocs", "build", "--strict", "--site-dir", tmp_path, cwd=TEMPLATE, env=tool_env(NO_MKDOCS_2_WARNING="1")
+    )
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            for page in sorted(tmp_path.rglob("index.html")):
+                watched = screenshots.Watched(browser)
+                url = f"http://127.0.0.1:{server.server_address[1]}/{page.parent.relative_to(tmp_path).as_posix()}/"
+                watched.page.goto(url)
+                watched.page.wait_for_load_state("load")
+                broken = watched.page.evaluate("[...document.images].filter(i => !i.naturalWidth).map(i => i.src)")
+                assert watched.problems() == [] and broken == [], (url, watched.problems(), broken)
+                watched.page.close()
+        finally:
+            server.shutdown()
