@@ -78,7 +78,8 @@ def main() -> None:
             ("categorical", categorical, make_column_selector(dtype_exclude="number")),
         ]
     )
-    estimator = ESTIMATORS[train_params["model"]](random_state=train_params["seed"], **train_params["hyperparams"])
+    hyperparams = train_params[train_params["model"]]  # the selected model's section
+    estimator = ESTIMATORS[train_params["model"]](random_state=train_params["seed"], **hyperparams)
     model = Pipeline([("preprocess", preprocess), ("model", estimator)]).fit(x_train, y_train)
 
     predicted = model.predict(x_test)

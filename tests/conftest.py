@@ -110,18 +110,22 @@ def messy_csv(tmp_path_factory) -> Path:
 
 
 def set_hyperparams(project: Path, **values) -> dict:
-    """Change train.hyperparams in params.yaml by editing their lines, so its comments stay; return the
-    values they had before."""
+    """Change keys of the selected model's section (train.<train.model>) in params.yaml by editing their
+    lines, so its comments stay; return the values they had before."""
     path = project / "params.yaml"
     text = path.read_text()
+    model = yaml.safe_load(text)["train"]["model"]
+    section = re.search(rf"^  {model}:.*\n((?:    .*\n)+)", text, flags=re.MULTILINE)
+    assert section, f"train.{model} not found in {path}"
+    body = section[1]
     before = {}
     for name, value in values.items():
         pattern = rf"^(    {name}:) *(.*?)(  #.*)?$"
-        match = re.search(pattern, text, flags=re.MULTILINE)
-        assert match, f"train.hyperparams.{name} not found in {path}"
+        match = re.search(pattern, body, flags=re.MULTILINE)
+        assert match, f"train.{model}.{name} not found in {path}"
         before[name] = yaml.safe_load(match[2])
-        text = re.sub(pattern, rf"\g<1> {json.dumps(value)}\g<3>", text, count=1, flags=re.MULTILINE)
-    path.write_text(text)
+        body = re.sub(pattern, rf"\g<1> {json.dumps(value)}\g<3>", body, count=1, flags=re.MULTILINE)
+    path.write_text(text[: section.start(1)] + body + text[section.end(1) :])
     return before
 
 

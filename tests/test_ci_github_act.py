@@ -259,7 +259,7 @@ def test_pull_request_gets_the_report_as_one_comment_and_a_metric_drop_fails_the
     (comment,) = api.thread("github", REPOSITORY, 7)
     body = comment["body"]
     assert "<!-- dvc-report -->" in body and "Gate passed" in body
-    assert "roc_auc" in body and re.search(r"train.hyperparams.n_estimators\s*\|\s*60\s*\|\s*80", body), body
+    assert "roc_auc" in body and re.search(r"train.random_forest.n_estimators\s*\|\s*60\s*\|\s*80", body), body
     assert f"/{REPOSITORY}/actions/runs/" in body  # the link to this run's plots artifact
     assert "Gate passed" in summaries(first.stdout)
     # The template check ran too: this bake has no .cruft.json, so it says how to link one, green.

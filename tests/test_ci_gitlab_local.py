@@ -286,7 +286,7 @@ def test_report_lands_as_one_note_on_the_merge_request_with_the_metrics_and_para
     # main's roc_auc, which only the job's `git fetch origin main` could bring (origin/main was stale).
     main_metrics = yaml.safe_load(run("git", "show", "main:metrics/metrics.json", cwd=project).stdout)
     assert f"| {main_metrics['roc_auc']:.6g} |" in body, body
-    assert re.search(r"train\.hyperparams\.n_estimators\s*\|\s*60\s*\|\s*80", body), body
+    assert re.search(r"train\.random_forest\.n_estimators\s*\|\s*60\s*\|\s*80", body), body
     assert "https://gitlab.example.com/group/churn/-/jobs/" in body and "/artifacts/browse" in body
     # Found among other comments on later pages; posted once with the project access token.
     posts = [path for method, path in first["requests"] if method == "POST"]

@@ -53,7 +53,7 @@ def test_run_records_params_metrics_plots_dataset_model_and_lineage(served, mlfl
 
     # the run: in the project's experiment, with all of params.yaml, the metrics and the plot data
     assert client.get_experiment(logged.info.experiment_id).name == name == info["experiment"]
-    assert logged.data.params["train.hyperparams.n_estimators"] == "200"
+    assert logged.data.params["train.random_forest.n_estimators"] == "200"
     assert logged.data.params["evaluate.primary_metric"] == "roc_auc"
     assert logged.data.params["data.drop_columns"] == "[]"
     metrics = json.loads((project / "metrics" / "metrics.json").read_text())

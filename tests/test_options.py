@@ -7,7 +7,17 @@ import tomllib
 
 import pytest
 import yaml
-from conftest import BIN, DEFAULTS, bake, rendered_answers, run, scan_for_credentials, write_messy_csv
+from conftest import (
+    BIN,
+    DEFAULTS,
+    TEMPLATE,
+    bake,
+    rendered_answers,
+    run,
+    scan_for_credentials,
+    tool_env,
+    write_messy_csv,
+)
 
 CHOICES = DEFAULTS["_choices"]
 # Keys later issues and users rely on (issue: template foundation).
@@ -175,6 +185,46 @@ def test_answers_reach_the_files_that_use_them(baked):
     tracking = (project / answers["package"] / "tracking.py").read_text()
     expected_uri = answers["mlflow_tracking_uri"] or "sqlite:///mlflow.db"
     assert f'DEFAULT_TRACKING_URI = "{expected_uri}"' in tracking
+
+
+def estimator_table(project, package: str) -> dict[str, str]:
+    """ESTIMATORS of the baked stages/train.py, the one list of models: {model name: class name}."""
+    probe = f"import json; from {package}.stages.train import ESTIMATORS as E; print(json.dumps({{k: v.__name__ for k, v in E.items()}}))"
+    return json.loads(run(BIN / "python", "-c", probe, cwd=project).stdout)
+
+
+def test_every_list_of_models_is_the_estimator_table(baked):
+    """The models are declared once, by ESTIMATORS in the baked train.py; the option's choices, its prompt,
+    the options table of the template's README, params.yaml's sections and the baked README's table and
+    sweep command must name exactly those models."""
+    answers, project = baked
+    estimators = estimator_table(project, answers["package"])
+    models = list(estimators)
+    assert CHOICES["model"] == models
+    prompt = re.sub(r"\s*\([^)]*\)", "", DEFAULTS["__prompts__"]["model"].split(":", 1)[1])
+    assert re.split(r",\s*|\s+or\s+", prompt.strip()) == models
+    (row,) = [line for line in (TEMPLATE / "README.md").read_text().splitlines() if line.startswith("| `model` |")]
+    listed = re.sub(r"\s*\([^)]*\)", "", row.split("|")[3]).split(":")[0]
+    assert [name.strip() for name in listed.split(",")] == models
+
+    train = yaml.safe_load((project / "params.yaml").read_text())["train"]
+    assert [key for key in train if key not in ("model", "seed")] == models
+    if answers["task"] == "regression":
+        assert train["linear"] == {"alpha": 1.0}  # Ridge takes alpha, not LogisticRegression's C
+    readme = (project / "README.md").read_text()
+    table = dict(re.findall(r"^\| `(\w+)` \| `(\w+)` \| `train\.\1` \|$", readme, flags=re.MULTILINE))
+    assert table == estimators
+    assert f"-S 'train.model={','.join(models)}'" in readme
+
+
+def test_mlflow_ui_follows_the_tracking_uri(baked):
+    answers, project = baked
+    server = "https://mlflow.example.com"
+    result = run("make", "mlflow-ui", cwd=project, env=tool_env(MLFLOW_TRACKING_URI=server))
+    assert result.stdout.strip() == f"Open {server} in a browser"
+    if answers["mlflow_tracking_uri"]:
+        env = {key: value for key, value in tool_env().items() if key != "MLFLOW_TRACKING_URI"}
+        assert run("make", "mlflow-ui", cwd=project, env=env).stdout.strip() == f"Open {TRACKING_SERVER} in a browser"
 
 
 def test_dvc_remote_matches_the_answer(baked):

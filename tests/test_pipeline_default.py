@@ -79,7 +79,7 @@ def test_second_repro_runs_nothing(project_copy):
 def test_changed_train_param_reruns_only_train_and_evaluate(project_copy):
     params_file = project_copy / "params.yaml"
     params = yaml.safe_load(params_file.read_text())
-    params["train"]["hyperparams"].update(n_estimators=3, max_depth=1)
+    params["train"]["random_forest"].update(n_estimators=3, max_depth=1)
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
 
     output = run(BIN / "dvc", "repro", cwd=project_copy).stdout
@@ -89,7 +89,7 @@ def test_changed_train_param_reruns_only_train_and_evaluate(project_copy):
     changes = diff["metrics/metrics.json"]
     assert any(change["diff"] != 0 for change in changes.values()), changes
     params_diff = json.loads(run(BIN / "dvc", "params", "diff", "--json", cwd=project_copy).stdout)
-    assert params_diff["params.yaml"]["train.hyperparams.max_depth"] == {"old": None, "new": 1}
+    assert params_diff["params.yaml"]["train.random_forest.max_depth"] == {"old": None, "new": 1}
 
 
 def test_baked_project_own_tests_pass(project_copy):

@@ -184,7 +184,7 @@ def test_two_experiments_are_shown_and_one_is_applied(pushed, tmp_path):
     head = run("git", "rev-parse", "HEAD", cwd=project).stdout
     with wall_time("dvc exp run -S, twice"):
         for trees in (20, 50):
-            result = run(DVC, "exp", "run", "-S", f"train.hyperparams.n_estimators={trees}", cwd=project)
+            result = run(DVC, "exp", "run", "-S", f"train.random_forest.n_estimators={trees}", cwd=project)
             assert stages_run(result.stdout) == ["train", "evaluate"]
     with wall_time("dvc exp show"):
         shown = json.loads(run(DVC, "exp", "show", "--json", cwd=project).stdout)
@@ -192,7 +192,7 @@ def test_two_experiments_are_shown_and_one_is_applied(pushed, tmp_path):
     experiments = {}
     for experiment in baseline["experiments"] or []:
         data = experiment["revs"][0]["data"]
-        trees = data["params"]["params.yaml"]["data"]["train"]["hyperparams"]["n_estimators"]
+        trees = data["params"]["params.yaml"]["data"]["train"]["random_forest"]["n_estimators"]
         experiments[trees] = (experiment["name"], data["metrics"]["metrics/metrics.json"]["data"])
     assert sorted(experiments) == [20, 50], shown
 
@@ -200,7 +200,7 @@ def test_two_experiments_are_shown_and_one_is_applied(pushed, tmp_path):
     with wall_time("dvc exp apply"):
         run(DVC, "exp", "apply", name, cwd=project)
     params = yaml.safe_load((project / "params.yaml").read_text())
-    assert params["train"]["hyperparams"]["n_estimators"] == 20
+    assert params["train"]["random_forest"]["n_estimators"] == 20
     assert json.loads((project / "metrics/metrics.json").read_text()) == pytest.approx(metrics)
     assert UP_TO_DATE in run(DVC, "status", cwd=project).stdout  # the model in place is that experiment's
     # experiments never moved the branch: applying one leaves a change to commit

@@ -25,9 +25,10 @@ def project(tmp_path_factory):
 
 
 def set_hyperparams(project, **hyperparams) -> None:
-    """params.yaml as on main, with these train.hyperparams, then `dvc repro` (tests may run in any order)."""
+    """params.yaml as on main, with these keys of the selected model's section, then `dvc repro` (tests may
+    run in any order)."""
     params = yaml.safe_load(run("git", "show", "main:params.yaml", cwd=project).stdout)
-    params["train"]["hyperparams"].update(hyperparams)
+    params["train"][params["train"]["model"]].update(hyperparams)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(BIN / "dvc", "repro", cwd=project)
 
@@ -61,7 +62,7 @@ def test_a_param_change_that_lowers_the_metric_fails_the_gate_saying_why(project
     for part in (f"{old:g} on `main`", f"{new:g} on this branch", "allowed 0.01 (evaluate.max_regression)"):
         assert part in verdict, verdict
     written = (project / "reports" / "report.md").read_text()
-    assert "**Gate FAILED:**" in written and "train.hyperparams.max_depth" in written
+    assert "**Gate FAILED:**" in written and "train.random_forest.max_depth" in written
     assert "report: not in GitHub Actions or GitLab CI" in result.stdout
 
 
@@ -72,7 +73,7 @@ def test_a_harmless_param_change_passes_the_gate(project):
     result = report(project)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "report: gate passed: `roc_auc`" in result.stdout
-    assert "| params.yaml | train.hyperparams.n_estimators | 200" in result.stdout
+    assert "| params.yaml | train.random_forest.n_estimators | 200" in result.stdout
 
 
 def test_an_unknown_base_branch_is_a_clear_error_not_a_verdict(project):

@@ -54,9 +54,51 @@ def changelog_manual_steps(version: str) -> str:
     return "\n".join(re.findall(r"### Manual steps.*?(?=^### |\Z)", "\n".join(newer), re.DOTALL | re.MULTILINE))
 
 
+def template_copy_of(project: Path, relative: str) -> str:
+    """The template's own version of a team-owned file, rendered with the project's answers: what the
+    CHANGELOG's "take the template's" means (`cruft create` into a scratch directory)."""
+    answers = json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]
+    answers = {key: value for key, value in answers.items() if not key.startswith("_")}
+    scratch = project.parent / "template-copy"
+    if not scratch.exists():
+        run(CRUFT, "create", "--no-input", "--default-config", "--output-dir", scratch,
+            "--extra-context", json.dumps(answers), TEMPLATE, cwd=project.parent)  # fmt: skip
+    return (scratch / project.name / relative).read_text()
+
+
+def models_get_sections(project: Path) -> None:
+    """params.yaml: train.hyperparams becomes the selected model's section, beside the other models'."""
+    params = project / "params.yaml"
+    text = params.read_text().replace("  hyperparams:\n", "  random_forest:\n", 1)
+    others = "  gradient_boosting:\n    max_iter: 200\n    learning_rate: 0.1\n    max_leaf_nodes: 31\n"
+    others += "  linear:\n    C: 1.0\n    max_iter: 1000\n"
+    params.write_text(text.replace("\nevaluate:", f"{others}\nevaluate:", 1))
+
+
+def take_the_templates(*relatives: str) -> Callable[[Path], None]:
+    def step(project: Path) -> None:
+        for relative in relatives:
+            (project / relative).write_text(template_copy_of(project, relative))
+
+    return step
+
+
+def stage_tests_use_estimators(project: Path) -> None:
+    tests = project / "tests" / "test_stages.py"
+    tests.write_text(tests.read_text().replace("params.MODELS", "train.ESTIMATORS"))
+
+
 # What a team does by hand after the update, per version it came from: exactly the CHANGELOG's manual
-# steps (test_manual_steps_are_the_changelogs checks that each is named there).
-MANUAL_STEPS: dict[str, list[tuple[str, Callable[[Path], None]]]] = {}
+# steps, each named by a phrase that CHANGELOG.md uses (test_manual_steps_are_the_changelogs checks it).
+# The projects are baked with the default answers (random_forest, classification).
+MANUAL_STEPS: dict[str, list[tuple[str, Callable[[Path], None]]]] = {
+    "0.2.0": [
+        ("rename `train.hyperparams`", models_get_sections),
+        ("take the template's `dvc.yaml`", take_the_templates("dvc.yaml")),
+        ("take the template's `stages/evaluate.py`", take_the_templates(f"{PACKAGE}/stages/evaluate.py")),
+        ("replace `params.MODELS` with `train.ESTIMATORS`", stage_tests_use_estimators),
+    ],
+}
 
 
 @pytest.mark.parametrize("version,commit", released_versions().items())

@@ -4,6 +4,7 @@ import pytest
 import yaml
 
 from {{ cookiecutter.package }} import params
+from {{ cookiecutter.package }}.stages import train
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,10 +19,31 @@ def write_params(tmp_path: Path, change) -> Path:
     return path
 
 
+def project_params() -> dict:
+    with open(PROJECT_ROOT / "params.yaml", encoding="utf-8") as file:
+        return yaml.safe_load(file)
+
+
 def test_project_params_load():
     loaded = params.load(PROJECT_ROOT / "params.yaml")
-    assert loaded.train.model in params.MODELS
+    assert loaded.train.model in train.ESTIMATORS
     assert 0 < loaded.prepare.test_size < 1
+
+
+def test_every_model_has_a_section_its_estimator_accepts():
+    """The sections under train: are exactly the models of ESTIMATORS, and each estimator takes its keys:
+    a typo in a section that is not selected fails here, not on the day someone selects it."""
+    sections = {key: value for key, value in project_params()["train"].items() if key not in ("model", "seed")}
+    assert sorted(sections) == sorted(train.ESTIMATORS)
+    for model, hyperparams in sections.items():
+        train.make_estimator(model, hyperparams or {}, seed=0)
+
+
+@pytest.mark.parametrize("model", train.ESTIMATORS)
+def test_the_selected_section_is_the_one_used(tmp_path, model):
+    path = write_params(tmp_path, lambda raw: raw["train"].update(model=model))
+    loaded = params.load(path)
+    assert (loaded.train.model, loaded.train.hyperparams) == (model, project_params()["train"][model] or {})
 
 
 def test_unknown_key_is_named_with_a_suggestion(tmp_path):
@@ -38,7 +60,7 @@ def test_missing_key_is_named(tmp_path):
 
 def test_a_section_added_after_a_release_takes_its_defaults_when_missing(tmp_path):
     """A project made before the template added `drift` keeps loading after `cruft update`."""
-    path = write_params(tmp_path, lambda raw: raw.pop("drift"))
+    path = write_params(tmp_path, lambda raw: raw.pop("drift", None))
     assert params.load(path).drift == params.Drift()
 
 
@@ -54,13 +76,29 @@ def test_test_size_outside_zero_one_is_refused(tmp_path):
         params.load(path)
 
 
-def test_unknown_model_is_refused(tmp_path):
+def test_unknown_model_is_refused_naming_the_sections(tmp_path):
     path = write_params(tmp_path, lambda raw: raw["train"].update(model="xgboost"))
-    with pytest.raises(params.ParamsError, match=r"train.model must be one of"):
+    with pytest.raises(params.ParamsError, match=r"train.model must name one of the model sections") as error:
+        params.load(path)
+    assert str(error.value).endswith("; got 'xgboost'")
+    assert all(model in str(error.value) for model in train.ESTIMATORS)
+
+
+def test_a_misspelt_train_key_is_not_taken_for_a_section(tmp_path):
+    path = write_params(tmp_path, lambda raw: raw["train"].update(sed=7))
+    with pytest.raises(params.ParamsError, match=r"train.sed is not a model's section .*did you mean 'train.seed'"):
         params.load(path)
 
 
-def test_flat_dict_has_dotted_keys():
-    flat = params.as_flat_dict(params.load(PROJECT_ROOT / "params.yaml"))
+def test_the_old_hyperparams_section_says_how_to_convert(tmp_path):
+    path = write_params(tmp_path, lambda raw: raw["train"].update(hyperparams={"max_depth": 3}))
+    with pytest.raises(params.ParamsError, match=r"train.hyperparams is now one section per model: rename it"):
+        params.load(path)
+
+
+def test_flat_dict_has_dotted_keys_and_only_the_selected_model_section():
+    loaded = params.load(PROJECT_ROOT / "params.yaml")
+    flat = params.as_flat_dict(loaded)
     assert flat["prepare.seed"] == 42
-    assert any(key.startswith("train.hyperparams.") for key in flat)
+    model_keys = {key.split(".")[1] for key in flat if key.startswith("train.")} - {"model", "seed"}
+    assert model_keys == {loaded.train.model}

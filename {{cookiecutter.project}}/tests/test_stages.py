@@ -37,7 +37,7 @@ def test_rows_without_target_are_dropped(mixed_table):
     assert len(prepare.drop_missing_target(mixed_table, "label")) == len(mixed_table) - 5
 
 
-@pytest.mark.parametrize("model", params.MODELS)
+@pytest.mark.parametrize("model", train.ESTIMATORS)
 def test_every_model_trains_on_mixed_types_with_gaps(mixed_table, model):
     fitted = fit(mixed_table, model)
     predictions = fitted.predict(mixed_table.drop(columns="label"))
@@ -50,9 +50,19 @@ def test_unseen_category_at_predict_time_is_accepted(mixed_table):
     assert len(fitted.predict(new_rows)) == 3
 
 
-def test_unknown_hyperparameter_is_named():
-    with pytest.raises(params.ParamsError, match="train.hyperparams n_trees not accepted"):
+def test_unknown_hyperparameter_is_named_with_its_section():
+    with pytest.raises(params.ParamsError, match="train.random_forest.n_trees not accepted by RandomForest.*it takes"):
         train.make_estimator("random_forest", {"n_trees": 10}, seed=0)
+
+
+def test_a_key_the_estimator_accepts_can_be_added_to_its_section():
+    estimator = train.make_estimator("random_forest", {"n_estimators": 5, "max_features": 0.5}, seed=3)
+    assert (estimator.max_features, estimator.random_state) == (0.5, 3)
+
+
+def test_a_model_without_an_estimator_is_named():
+    with pytest.raises(params.ParamsError, match="train.model 'xgboost' is not in ESTIMATORS of stages/train.py"):
+        train.make_estimator("xgboost", {}, seed=0)
 
 
 def test_missing_feature_column_is_named(mixed_table):

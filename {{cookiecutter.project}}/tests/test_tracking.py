@@ -100,3 +100,24 @@ def test_only_tracking_and_registry_import_mlflow():
     )
     result = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_a_relative_sqlite_store_is_the_projects_even_from_a_queued_experiments_copy(monkeypatch, tmp_path):
+    """`dvc exp run --queue` runs the stages in a copy under .dvc/tmp/exps, with DVC_ROOT the project's root."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    assert tracking.in_project("sqlite:///mlflow.db") == "sqlite:///mlflow.db"  # run by hand: where you are
+    monkeypatch.setenv("DVC_ROOT", "/work/project")
+    assert tracking.in_project("sqlite:///mlflow.db") == "sqlite:////work/project/mlflow.db"
+    assert tracking.in_project("sqlite:////data/mlflow.db") == "sqlite:////data/mlflow.db"
+    assert tracking.in_project("https://mlflow.example.com") == "https://mlflow.example.com"
+    assert tracking.artifact_location("sqlite:////work/project/mlflow.db") == "/work/project/mlruns"
+    assert tracking.artifact_location("https://mlflow.example.com") is None
+
+
+def test_a_dvc_experiment_is_recognised_by_the_variables_dvc_sets(monkeypatch):
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    assert tracking.dvc_experiment() == {}  # dvc repro, or a stage run by hand: a version is registered
+    monkeypatch.setenv("DVC_EXP_NAME", "ashen-daws")
+    monkeypatch.setenv("DVC_EXP_BASELINE_REV", "f" * 40)
+    assert tracking.dvc_experiment() == {"dvc_experiment": "ashen-daws", "dvc_baseline_rev": "f" * 40}

@@ -4,6 +4,8 @@ A misspelt or missing key fails here, naming the key, instead of as a KeyError d
 Add a parameter by adding a field to the section's dataclass below and the key to params.yaml.
 A key the template added after a release has a default here (fields with `= ...`), so a project made
 before it keeps loading after `cruft update`; params.yaml of a new project lists it with that value.
+The keys of a model's section (train.random_forest, ...) are the estimator's own: the train stage checks
+them against the estimator, so a team adds any key the estimator accepts without touching this file.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from typing import Any
 import yaml
 
 PARAMS_FILE = Path("params.yaml")
-MODELS = ("random_forest", "gradient_boosting", "linear")
 {%- if cookiecutter.task == 'classification' %}
 GATE_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc")  # higher is better
 {%- else %}
@@ -44,9 +45,9 @@ class Prepare:
 
 @dataclass(frozen=True)
 class Train:
-    model: str  # one of MODELS
+    model: str  # a key of ESTIMATORS in stages/train.py, with its own section train.<model> in params.yaml
     seed: int
-    hyperparams: dict[str, Any]  # passed to the estimator as keyword arguments
+    hyperparams: dict[str, Any]  # that section, train.<model>: passed to the estimator as keyword arguments
 
 
 @dataclass(frozen=True)
@@ -81,11 +82,9 @@ def load(path: Path = PARAMS_FILE) -> Params:
     """Load and check params.yaml; raise ParamsError naming the first bad key."""
     with open(path, encoding="utf-8") as file:
         raw = yaml.safe_load(file) or {}
-    params = _build(Params, raw, prefix="", source=path)
+    params = _build(Params, _select_model_section(raw, path), prefix="", source=path)
     if not 0 < params.prepare.test_size < 1:
         raise ParamsError(f"{path}: prepare.test_size must be between 0 and 1, got {params.prepare.test_size}")
-    if params.train.model not in MODELS:
-        raise ParamsError(f"{path}: train.model must be one of {', '.join(MODELS)}, got '{params.train.model}'")
     if params.evaluate.primary_metric not in GATE_METRICS:
         raise ParamsError(
             f"{path}: evaluate.primary_metric must be one of {', '.join(GATE_METRICS)}, "
@@ -106,7 +105,12 @@ def load(path: Path = PARAMS_FILE) -> Params:
 
 
 def as_flat_dict(params: Params) -> dict[str, Any]:
-    """{'train.hyperparams.max_depth': 8, ...}: the form MLflow and reports want."""
+    """{'train.random_forest.max_depth': 8, ...}: the form MLflow wants, named as in params.yaml.
+
+    Of the model sections only the selected one is there: the others played no part in this model.
+    """
+    tree = dataclasses.asdict(params)
+    tree["train"][params.train.model] = tree["train"].pop("hyperparams")
     flat: dict[str, Any] = {}
 
     def walk(value: Any, prefix: str) -> None:
@@ -116,8 +120,42 @@ def as_flat_dict(params: Params) -> dict[str, Any]:
         else:
             flat[prefix] = value
 
-    walk(dataclasses.asdict(params), "")
+    walk(tree, "")
     return flat
+
+
+def _select_model_section(raw: Any, source: Path) -> Any:
+    """params.yaml's train: holds model, seed and one section per model; keep the one train.model names.
+
+    Which models exist is declared once, by ESTIMATORS in stages/train.py (importing it here would cost
+    every command that reads params, `make report` included, the seconds scikit-learn takes): here
+    train.model only has to name a section, and the train stage checks the name and the section's keys
+    against ESTIMATORS.
+    """
+    train = raw.get("train") if isinstance(raw, dict) else None
+    if not isinstance(train, dict):
+        return raw  # _build names what is wrong
+    if "model" not in train:
+        raise ParamsError(f"{source}: missing key 'train.model'")
+    if "hyperparams" in train:
+        raise ParamsError(
+            f"{source}: train.hyperparams is now one section per model: rename it to train.{train['model']} "
+            "and add the other models' sections (see the template's CHANGELOG)"
+        )
+    sections = {key: value for key, value in train.items() if key not in ("model", "seed")}
+    for name, section in sections.items():
+        if section is not None and not isinstance(section, dict):
+            close = difflib.get_close_matches(str(name), ("model", "seed"), n=1)
+            hint = f"; did you mean 'train.{close[0]}'?" if close else ""
+            raise ParamsError(f"{source}: train.{name} is not a model's section (a mapping), got {section!r}{hint}")
+    model = train["model"]
+    if not isinstance(model, str) or model not in sections:
+        raise ParamsError(
+            f"{source}: train.model must name one of the model sections under train: "
+            f"{', '.join(sections) or '(none)'}; got {model!r}"
+        )
+    selected = {key: train[key] for key in ("model", "seed") if key in train}
+    return {**raw, "train": {**selected, "hyperparams": sections[model] or {}}}
 
 
 def _build(cls: type, raw: Any, prefix: str, source: Path) -> Any:

@@ -4,7 +4,9 @@ A run holds every parameter of params.yaml (flattened), the metrics, the plot da
 MLflow dataset (name, digest, rows), the model with its signature and an input example, and tags that
 lead back to the code and data: git commit, branch and dirty flag, and the md5 hashes dvc.lock records
 for the raw data and the model. Each run registers a new version of the model MODEL_NAME with the alias
-`candidate`; only registry.py moves `champion`.
+`candidate`; only registry.py moves `champion`. A run inside a DVC experiment (`dvc exp run`, queued or
+not) is the exception: it is tagged with the experiment's name and registers nothing, so a sweep of
+twenty experiments compares twenty runs without adding twenty versions.
 
 The tracking store is MLFLOW_TRACKING_URI when set, else DEFAULT_TRACKING_URI below.
 `import mlflow` takes seconds, so it happens inside log_run, never at import time.
@@ -45,6 +47,43 @@ class TrackingError(RuntimeError):
 
 def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def in_project(uri: str) -> str:
+    """The URI with a relative SQLite path made relative to the project's root when DVC runs this stage.
+
+    A queued experiment (`dvc exp run --queue`, `--temp`) runs its stages in a copy of the project under
+    .dvc/tmp/exps that DVC deletes afterwards: a store relative to the working directory would vanish with
+    it. DVC gives every stage it runs DVC_ROOT, the project's own root (not the copy's), so the runs of
+    experiments land in the project's store, beside those of `dvc repro`.
+    """
+    path = uri.removeprefix("sqlite:///")
+    if uri.startswith("sqlite:///") and not Path(path).is_absolute() and os.environ.get("DVC_ROOT"):
+        return f"sqlite:///{Path(os.environ['DVC_ROOT'], path)}"
+    return uri
+
+
+def dvc_experiment() -> dict[str, str]:
+    """The DVC experiment this process runs in, as MLflow tags; empty outside one.
+
+    `dvc exp run` (in the workspace, --queue or --temp) sets DVC_EXP_NAME and DVC_EXP_BASELINE_REV (the
+    commit it started from) for its stages; `dvc repro` sets neither.
+    """
+    name = os.environ.get("DVC_EXP_NAME")
+    if not name:
+        return {}
+    return {"dvc_experiment": name, "dvc_baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV", "")}
+
+
+def artifact_location(uri: str) -> str | None:
+    """Where a new MLflow experiment keeps its artifacts: mlruns/ beside a local SQLite store.
+
+    MLflow's own default, ./mlruns, is relative to the working directory, which in a queued DVC
+    experiment is a copy that is deleted afterwards. A tracking server decides for itself (None).
+    """
+    if not uri.startswith("sqlite:///"):
+        return None
+    return str(Path(uri.removeprefix("sqlite:///")).resolve().parent / "mlruns")
 
 
 def without_credentials(uri: str) -> str:
@@ -140,9 +179,10 @@ def log_run(
     dataset_name: str,
     tags: dict[str, str],
     artifacts: dict[str, str],
-) -> dict[str, str]:
+) -> dict[str, str | None]:
     """Log one run, register its model as a new version with alias `candidate`, and return what
     models/model_info.json records of it: run_id, experiment, tracking_uri, model_name, model_version.
+    Inside a DVC experiment the run is tagged with its name and nothing is registered (model_version None).
 
     test_data holds the features and the target column of the rows the metrics come from (read from
     test_file, logged as the dataset `dataset_name`); artifacts maps a file name to its text.
@@ -155,10 +195,14 @@ def log_run(
     from mlflow.models import infer_signature
 
     features = test_data.drop(columns=[target]).head(5)
-    mlflow.set_tracking_uri(uri)
+    experiment = dvc_experiment()
+    mlflow.set_tracking_uri(in_project(uri))
     try:
+        if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+            mlflow.create_experiment(EXPERIMENT, artifact_location=artifact_location(in_project(uri)))
         mlflow.set_experiment(EXPERIMENT)
-        with mlflow.start_run(tags=tags) as run:
+        # A DVC experiment's run is named after it: MLflow's run list and `dvc exp show` then use the same names.
+        with mlflow.start_run(run_name=experiment.get("dvc_experiment"), tags={**tags, **experiment}) as run:
             mlflow.log_params(params)
             dataset = log_test_data(run.info.run_id, test_data, target, test_file, dataset_name)
             mlflow.log_metrics(metrics, dataset=dataset)
@@ -173,19 +217,30 @@ def log_run(
                 # Pickled like models/model.joblib: this pipeline just fitted it, so it trusts it.
                 serialization_format="cloudpickle",
             )
-            registered = mlflow.register_model(logged.model_uri, MODEL_NAME, tags={**tags, "run_id": run.info.run_id})
-            mlflow.MlflowClient().set_registered_model_alias(MODEL_NAME, CANDIDATE, registered.version)
+            model_version = None  # a DVC experiment only compares: the one a team keeps is registered later
+            if not experiment:
+                version_tags = {**tags, "run_id": run.info.run_id}
+                registered = mlflow.register_model(logged.model_uri, MODEL_NAME, tags=version_tags)
+                mlflow.MlflowClient().set_registered_model_alias(MODEL_NAME, CANDIDATE, registered.version)
+                model_version = str(registered.version)
     except MlflowException as error:
         raise TrackingError(f"MLflow at {without_credentials(uri)} failed: {error.message}") from None
+    if experiment:
+        name = experiment["dvc_experiment"]
+        outcome = (
+            f"no model version registered, as this is DVC experiment '{name}' "
+            f"(to keep it: `dvc exp apply {name}`, commit, then `dvc repro -f -s evaluate` registers it)"
+        )
+    else:
+        outcome = f"model '{MODEL_NAME}' version {model_version} is the {CANDIDATE}"
     print(
-        f"evaluate: MLflow run {run.info.run_id} in experiment '{EXPERIMENT}' at {without_credentials(uri)}; "
-        f"model '{MODEL_NAME}' version {registered.version} is the {CANDIDATE} "
-        f"(logged in {time.monotonic() - started:.1f} s)"
+        f"evaluate: MLflow run {run.info.run_id} in experiment '{EXPERIMENT}' at {without_credentials(uri)} "
+        f"(logged in {time.monotonic() - started:.1f} s); {outcome}"
     )
     return {
         "run_id": run.info.run_id,
         "experiment": EXPERIMENT,
         "tracking_uri": without_credentials(uri),
         "model_name": MODEL_NAME,
-        "model_version": str(registered.version),
+        "model_version": model_version,
     }

@@ -25,6 +25,9 @@ from {{ cookiecutter.package }} import params
 from {{ cookiecutter.package }}.dataset import read_features_target
 
 MAX_CATEGORIES = 30  # per text column, see make_preprocessing
+# The models `train.model` in params.yaml may name, each with its own section train.<name> there, whose
+# keys are passed to the class as keyword arguments. This table is the one list of models: to add one,
+# add its line here and its section to params.yaml (tests/test_params.py checks that they agree).
 ESTIMATORS = {
 {%- if cookiecutter.task == 'classification' %}
     "random_forest": RandomForestClassifier,
@@ -39,13 +42,16 @@ ESTIMATORS = {
 
 
 def make_estimator(model: str, hyperparams: dict[str, Any], seed: int) -> Any:
-    """The estimator for `model`, with `hyperparams` checked against what it accepts."""
+    """The estimator for `model`, with `hyperparams` (its section train.<model>) checked against what it accepts."""
+    if model not in ESTIMATORS:
+        known = ", ".join(ESTIMATORS)
+        raise params.ParamsError(f"params.yaml: train.model '{model}' is not in ESTIMATORS of stages/train.py: {known}")
     estimator = ESTIMATORS[model]()
     accepted = estimator.get_params()
     unknown = sorted(set(hyperparams) - set(accepted))
     if unknown:
         raise params.ParamsError(
-            f"params.yaml: train.hyperparams {', '.join(unknown)} not accepted by "
+            f"params.yaml: {', '.join(f'train.{model}.{key}' for key in unknown)} not accepted by "
             f"{type(estimator).__name__}; it takes: {', '.join(sorted(accepted))}"
         )
     if "random_state" in accepted:
