@@ -11,9 +11,11 @@ build/test-artifacts/plots.png.
 import functools
 import http.server
 import json
+import sqlite3
 import struct
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 import yaml
@@ -112,7 +114,9 @@ def test_importance_is_a_dvc_plot_an_artifact_of_the_mlflow_run_and_a_table_in_t
     assert importance.startswith("feature,importance,std\n") and len(importance.splitlines()) == 11  # 10 columns
     assert "Permutation importance" in plot_names(classification)
     run_id = json.loads((classification / "models" / "model_info.json").read_text())["run_id"]
-    (logged,) = classification.glob(f"mlruns/*/{run_id}/artifacts/evaluation/importance.csv")
+    with sqlite3.connect(classification / "mlflow.db") as db:  # where MLflow put the run's artifacts
+        (artifacts,) = db.execute("SELECT artifact_uri FROM runs WHERE run_uuid = ?", (run_id,)).fetchone()
+    logged = Path(artifacts.removeprefix("file://")) / "evaluation" / "importance.csv"
     assert logged.read_text() == importance
     report = (classification / "reports" / "report.md").read_text()
     top = importance.splitlines()[1].split(",")[0]
