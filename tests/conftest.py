@@ -135,12 +135,13 @@ def commit(project: Path, message: str) -> str:
     return run("git", "rev-parse", "HEAD", cwd=project).stdout.strip()
 
 
-def trained_s3_project(home: Path, s3_endpoint, bucket: str, **answers: str) -> Path:
+def trained_s3_project(home: Path, s3_endpoint, bucket: str, mlflow_env: dict | None = None, **answers: str) -> Path:
     """A bake with an S3 remote on the moto endpoint whose main branch holds a trained model, committed
-    and pushed: where the CI execution tests start. A 60-tree forest keeps every CI run short."""
+    and pushed: where the CI execution tests start. A 60-tree forest keeps every CI run short. The first
+    `dvc repro` runs with mlflow_env added (the login to a tracking server the bake names)."""
     project = bake(home / "bake", dvc_remote="s3", dvc_remote_url=f"s3://{bucket}/dvc", **answers)
     s3_endpoint.client().create_bucket(Bucket=bucket)
-    s3_env = s3_endpoint.env(AWS_ENDPOINT_URL_S3=s3_endpoint.url)
+    s3_env = s3_endpoint.env(AWS_ENDPOINT_URL_S3=s3_endpoint.url, **(mlflow_env or {}))
     set_hyperparams(project, n_estimators=60)
     run("dvc", "repro", cwd=project, env=s3_env)
     run("git", "add", "--all", cwd=project)
@@ -379,24 +380,25 @@ def wall_time(label: str):
 # --- MLflow: a real tracking server (issue: MLflow tracking, registry and lineage) ------------------
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory) -> str:
-    """`mlflow server` on a free port (one worker; SQLite and artifacts in a temp dir); yields its URL.
+@contextlib.contextmanager
+def serve_mlflow(home: Path, *options: str, env: dict[str, str] | None = None):
+    """`mlflow server` on a free port (one worker; SQLite and artifacts in `home`); yields its URL.
 
     It starts worker processes: it runs in a session of its own and is stopped by process group.
     """
     import signal
     import urllib.request
 
-    home = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [
-        str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        str(BIN / "mlflow"), "server", *options, "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}", "--artifacts-destination", str(home / "artifacts"),
     ]  # fmt: skip
     # Job execution (GenAI jobs) would start seven more processes; tracking and the registry need none.
-    env = tool_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
+    env = tool_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false", **(env or {}))
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        env.pop(name, None)
     with open(home / "server.log", "w") as log:
         server = subprocess.Popen(
             command, cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -424,3 +426,81 @@ def mlflow_server(tmp_path_factory) -> str:
         with contextlib.suppress(ProcessLookupError):  # a worker that outlived the main process, or a hang
             os.killpg(server.pid, signal.SIGKILL)
         server.wait()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory) -> str:
+    """A plain `mlflow server` (no authentication); yields its URL."""
+    with serve_mlflow(tmp_path_factory.mktemp("mlflow-server")) as url:
+        yield url
+
+
+class MlflowAuthServer:
+    """A running `mlflow server --app-name basic-auth`: its URL, the admin's login, and the user
+    `mlflow-ci` that CI jobs log in as (their secrets MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD)."""
+
+    def __init__(self, url: str, admin: tuple[str, str], ci: tuple[str, str]):
+        self.url, self.admin, self.ci = url, admin, ci
+
+    def login(self, user: tuple[str, str]) -> dict[str, str]:
+        return {"MLFLOW_TRACKING_USERNAME": user[0], "MLFLOW_TRACKING_PASSWORD": user[1]}
+
+    def registry(self, name: str) -> dict:
+        """What the registry holds for model `name`, read as the admin with MlflowClient:
+        {"versions": {version: tags}, "aliases": {alias: version}} (empty before its first version)."""
+        from unittest import mock
+
+        from mlflow import MlflowClient
+        from mlflow.exceptions import MlflowException
+
+        client = MlflowClient(tracking_uri=self.url, registry_uri=self.url)
+        with mock.patch.dict(os.environ, self.login(self.admin)):  # MLflow reads the login per request
+            try:
+                aliases = client.get_registered_model(name).aliases
+            except MlflowException as error:
+                if error.error_code != "RESOURCE_DOES_NOT_EXIST":
+                    raise
+                return {"versions": {}, "aliases": {}}
+            versions = client.search_model_versions(f"name = '{name}'")
+        return {
+            "versions": {str(version.version): dict(version.tags) for version in versions},
+            "aliases": {alias: str(version) for alias, version in aliases.items()},
+        }
+
+
+@pytest.fixture(scope="session")
+def mlflow_auth_server(tmp_path_factory) -> MlflowAuthServer:
+    """`mlflow server --app-name basic-auth`, as a team runs it: every request needs a user and password
+    (only /health answers anyone); the admin is created at start-up, the user `mlflow-ci` by the admin. Any
+    logged-in user may log runs and register versions (default_permission EDIT). The passwords are made
+    here at run time, so no file holds one."""
+    import base64
+    import secrets
+    import urllib.request
+
+    home = tmp_path_factory.mktemp("mlflow-auth-server")
+    config = home / "basic_auth.ini"
+    config.write_text(
+        "[mlflow]\ndefault_permission = EDIT\n"
+        f"database_uri = sqlite:///{home / 'basic_auth.db'}\nadmin_username = admin\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    # A user name that is no common word: GitHub (and act) mask every occurrence of a secret in logs.
+    admin, ci = ("admin", secrets.token_urlsafe(12)), ("mlflow-ci", secrets.token_urlsafe(12))
+    env = {
+        "MLFLOW_AUTH_CONFIG_PATH": str(config),
+        "MLFLOW_AUTH_ADMIN_PASSWORD": admin[1],
+        # The auth app's CSRF protection needs a key that stays the same while it runs.
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16),
+    }
+    with serve_mlflow(home, "--app-name", "basic-auth", env=env) as url:
+        create = urllib.request.Request(
+            f"{url}/api/2.0/mlflow/users/create",
+            data=json.dumps({"username": ci[0], "password": ci[1]}).encode(),
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": "Basic " + base64.b64encode(":".join(admin).encode()).decode(),
+            },
+        )
+        urllib.request.urlopen(create, timeout=30).close()
+        yield MlflowAuthServer(url, admin, ci)

@@ -23,6 +23,11 @@ REMOTE_ANSWERS = {
     "none": {},
 }
 AWS_SECRETS = {name: f"${{{{ secrets.{name} }}}}" for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+MLFLOW_SECRETS = {
+    name: f"${{{{ secrets.{name} }}}}"
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+}
+ON_THE_DEFAULT_BRANCH = "github.event_name == 'push' && github.ref_name == github.event.repository.default_branch"
 GITHUB_EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
 # A script line that runs `dvc pull` or `dvc push` (mentions of them in messages do not count).
 DVC_TRANSFER = re.compile(r"^\s*dvc (pull|push)\b", re.MULTILINE)
@@ -281,7 +286,7 @@ def test_s3_remote_is_pulled_and_pushed_with_credentials_from_secrets_only(baked
     env_secrets = [
         (name, value) for step in steps for name, value in step.get("env", {}).items() if "secrets." in value
     ]
-    assert all(AWS_SECRETS.get(name) == value for name, value in env_secrets), env_secrets
+    assert all((AWS_SECRETS | MLFLOW_SECRETS).get(name) == value for name, value in env_secrets), env_secrets
     assert (project / WORKFLOW).read_text(encoding="utf-8").count("secrets.") == len(env_secrets)
     # On a pull request: the plots diff as an artifact, then the report (metrics and params diff, gate, comment).
     on_pull_requests = "steps.remote.outputs.ready == 'true' && github.event_name == 'pull_request'"
@@ -293,7 +298,8 @@ def test_s3_remote_is_pulled_and_pushed_with_credentials_from_secrets_only(baked
     assert report["run"] == 'python -m my_ml_project.report "origin/$BASE_REF"' and report["if"] == on_pull_requests
     assert report["env"] == {"BASE_REF": "${{ github.base_ref }}", "GITHUB_TOKEN": "${{ github.token }}"}
     names = [step.get("name") for step in steps]
-    assert names.index("Reproduce the pipeline") < names.index("Upload the plots") < names.index(report["name"])
+    first_repro = names.index("Reproduce the pipeline (MLflow store of this job only)")
+    assert first_repro < names.index("Upload the plots") < names.index(report["name"])
     # dvc push: only from the default branch, and only with the secrets (a cache-fed run has none).
     push = github_step(workflow, "pipeline", "Upload data and models")
     assert "steps.remote.outputs.credentials == 'true'" in push["if"]
@@ -332,6 +338,35 @@ def test_s3_remote_is_pulled_and_pushed_with_credentials_from_secrets_only(baked
     # GitLab's credentials are CI/CD variables of the project: the file must not define them.
     text = (project / GITLAB_CI).read_text(encoding="utf-8")
     assert "AWS_ACCESS_KEY_ID:" not in text and "GITLAB_REPORT_TOKEN:" not in text and "$CI_JOB_TOKEN" not in text
+
+
+def test_only_the_default_branch_and_retrain_get_the_mlflow_server(baked):
+    """Pull/merge requests log to a store inside the job, with no MLflow credentials; the default
+    branch and retrain get the server's URI and credentials from secrets/variables (executed against a
+    real server in test_ci_github_act.py and test_ci_gitlab_local.py)."""
+    project = baked("s3")
+    workflow = load(project / WORKFLOW)
+    repros = [step for step in github_steps(workflow, "pipeline") if step.get("run") == "dvc repro"]
+    assert [step["env"] for step in repros] == [{"MLFLOW_TRACKING_URI": "sqlite:///mlflow.db"}, MLFLOW_SECRETS]
+    assert f"!({ON_THE_DEFAULT_BRANCH})" in repros[0]["if"] and f"&& {ON_THE_DEFAULT_BRANCH}" in repros[1]["if"]
+    retrain = load(project / RETRAIN)["jobs"]["retrain"]
+    assert (
+        retrain["if"] == "github.event_name == 'schedule' || github.ref_name == github.event.repository.default_branch"
+    )
+    uses_mlflow = [step for step in retrain["steps"] if step.get("name") in ("Retrain", "Promote the new model")]
+    assert [step["env"] for step in uses_mlflow] == [MLFLOW_SECRETS, MLFLOW_SECRETS]
+
+    config = load(project / GITLAB_CI)
+    script = gitlab_script(config, "pipeline")
+    local_store = (
+        'if [ "$CI_PIPELINE_SOURCE" = "merge_request_event" ]; then\n'
+        "  export MLFLOW_TRACKING_URI=sqlite:///mlflow.db\n"
+        "  unset MLFLOW_TRACKING_USERNAME MLFLOW_TRACKING_PASSWORD MLFLOW_TRACKING_TOKEN\nfi"
+    )
+    assert local_store in script and script.index(local_store) < script.index("dvc repro")
+    assert "MLFLOW_" not in gitlab_script(config, "retrain")  # the CI/CD variables, as GitLab sets them
+    text = (project / GITLAB_CI).read_text(encoding="utf-8")
+    assert "MLFLOW_TRACKING_PASSWORD:" not in text and "MLFLOW_TRACKING_USERNAME:" not in text
 
 
 @pytest.mark.parametrize("remote", REMOTE_ANSWERS)

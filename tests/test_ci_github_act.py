@@ -9,13 +9,16 @@ setup-python (puts a prepared venv on PATH, checks the requested version), cache
 the test fills, saves nothing) and upload-artifact (copies the files where the test can read them).
 
 One project is baked (ci=github, dvc_remote=s3, docker=no) and its main branch trained and pushed to S3;
-each test then checks out its own branch as the pull request's head and runs act on it.
+each test then checks out its own branch as the pull request's head and runs act on it. The bake names a
+real tracking server with basic auth as its MLflow URI (mlflow_tracking_uri, as a team with a server bakes
+it), and its first model was registered there from the author's laptop, with params not yet committed: the
+pull requests must leave that registry alone without credentials or with them, a push to main registers
+one version with the secrets' login, a wrong password fails in one line, and retrain promotes in it.
 """
 
 import json
 import re
 import shutil
-import sqlite3
 import sys
 from pathlib import Path
 
@@ -144,7 +147,8 @@ class Act:
             **self.git_env(),
         )
         for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-                     "AWS_ENDPOINT_URL", "GITHUB_TOKEN", "GH_TOKEN", "PYTEST_ADDOPTS"):  # fmt: skip
+                     "AWS_ENDPOINT_URL", "GITHUB_TOKEN", "GH_TOKEN", "PYTEST_ADDOPTS", "MLFLOW_TRACKING_URI",
+                     "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):  # fmt: skip
             env.pop(name, None)
         return env
 
@@ -227,11 +231,22 @@ def assert_act(result, succeeded: bool):
     assert (result.returncode == 0) == succeeded, where
 
 
+def model_md5s(lock_text: str) -> tuple[str, str]:
+    """(data_md5, model_md5) as a dvc.lock records them: the raw CSV prepare read, the model train wrote."""
+    stages = yaml.safe_load(lock_text)["stages"]
+    (data,) = [dep["md5"] for dep in stages["prepare"]["deps"] if dep["path"].startswith("data/raw/")]
+    (model,) = [out["md5"] for out in stages["train"]["outs"] if out["path"] == "models/model.joblib"]
+    return data, model
+
+
 @pytest.fixture(scope="module")
-def ci(tmp_path_factory, s3_endpoint):
+def ci(tmp_path_factory, s3_endpoint, mlflow_auth_server):
     """(act, api, project): a bake whose main branch has a trained model in S3 and an origin remote."""
     home = tmp_path_factory.mktemp("act")
-    project = trained_s3_project(home, s3_endpoint, BUCKET, ci="github", docker="no", python_version=PYTHON)
+    server = mlflow_auth_server
+    # Its own project name: the registered model and experiment of this file alone on the shared server.
+    project = trained_s3_project(home, s3_endpoint, BUCKET, server.login(server.admin), project_name="Churn GitHub",
+                                 ci="github", docker="no", python_version=PYTHON, mlflow_tracking_uri=server.url)  # fmt: skip
 
     with load_comment_api(project)(token=TOKEN, per_page=2) as api:
         act = Act(project, home, s3_endpoint, api)
@@ -245,13 +260,20 @@ def ci(tmp_path_factory, s3_endpoint):
         yield act, api, project
 
 
-def test_pull_request_gets_the_report_as_one_comment_and_a_metric_drop_fails_the_gate(ci):
+def test_pull_request_gets_the_report_as_one_comment_and_a_metric_drop_fails_the_gate(ci, mlflow_auth_server):
     act, api, project = ci
+    server = mlflow_auth_server
     shutil.rmtree(act.cache, ignore_errors=True)
-    secrets = secrets_for(act)
+    # A branch of this repository gets the repository's secrets, the MLflow login too: the job must not use it.
+    secrets = secrets_for(act, **server.login(server.ci))
+    registry = server.registry(project.name)
+    assert registry["aliases"] == {"candidate": "1"} and registry["versions"]["1"]["git_dirty"] == "true"
     sha = new_branch(project, "more-trees", n_estimators=80)
     first = act(pull_request_event(7, "more-trees", sha), secrets, "first push")
     assert_act(first, succeeded=True)
+    # Logged to a store inside the job; the shared registry is as it was: no version, no alias moved.
+    assert re.search(r"evaluate: MLflow run \w+ in experiment '[\w-]+' at sqlite:///mlflow.db;", first.stdout)
+    assert server.registry(project.name) == registry, "a pull request wrote the shared registry"
     # The test job ran its checks; the pipeline pulled main's data and outputs from S3, so only the
     # stages that read the changed param ran again.
     assert "Success - Main ruff check ." in first.stdout and "Success - Main pytest" in first.stdout
@@ -281,10 +303,13 @@ def test_pull_request_gets_the_report_as_one_comment_and_a_metric_drop_fails_the
     assert updated["id"] == comment["id"] and "Gate FAILED" in updated["body"] and "dropped by" in updated["body"]
     methods = [method for method, _ in api.requests]
     assert "PATCH" in methods and "POST" not in methods, api.requests
+    assert server.registry(project.name) == registry
+    print(f"\n[registry] after the pull request runs: {json.dumps(registry, indent=1, sort_keys=True)}")
 
 
-def test_fork_pull_request_without_secrets_reproduces_from_the_cache_and_stays_green(ci):
+def test_fork_pull_request_without_secrets_reproduces_from_the_cache_and_stays_green(ci, mlflow_auth_server):
     act, api, project = ci
+    registry = mlflow_auth_server.registry(project.name)
     # What a run on main left in CI's cache: DVC's cache with main's data and outputs.
     shutil.rmtree(act.cache, ignore_errors=True)
     shutil.copytree(project / ".dvc" / "cache", act.cache)
@@ -297,6 +322,9 @@ def test_fork_pull_request_without_secrets_reproduces_from_the_cache_and_stays_g
     assert stages_run(result.stdout) == ["train", "evaluate"]
     assert "comes from a fork" in result.stdout and "Gate passed" in summaries(result.stdout)
     assert api.thread("github", REPOSITORY, 11) == []
+    # No MLflow login either, and the bake's default URI is the server: the job-local store, green.
+    assert "at sqlite:///mlflow.db;" in result.stdout
+    assert mlflow_auth_server.registry(project.name) == registry
 
 
 def test_fork_pull_request_without_secrets_or_cache_explains_in_the_summary_and_stays_green(ci):
@@ -311,35 +339,98 @@ def test_fork_pull_request_without_secrets_or_cache_explains_in_the_summary_and_
     assert api.thread("github", REPOSITORY, 12) == []
 
 
-def test_push_to_main_reproduces_and_uploads_data_and_models(ci):
-    act, api, project = ci
-    shutil.rmtree(act.cache, ignore_errors=True)
+def push_to_main(act: Act, project: Path, secrets: dict[str, str], label: str, n_estimators: int):
+    """A merged change to main whose model nobody pushed yet: act runs the pipeline job for the push,
+    then main is put back. Returns (act's result, the pushed commit)."""
     before = run("git", "rev-parse", "main", cwd=project).stdout.strip()
     run("git", "checkout", "--quiet", "main", cwd=project)
     try:
-        set_hyperparams(project, n_estimators=75)  # a merged change whose model nobody pushed yet
-        sha = commit(project, "Merge: more trees")
-        stored = set(act.s3.keys(BUCKET, "dvc/"))
+        set_hyperparams(project, n_estimators=n_estimators)
+        sha = commit(project, f"Merge: {n_estimators} trees")
         event = {"ref": "refs/heads/main", "before": before, "after": sha,
                  "repository": {"full_name": REPOSITORY, "default_branch": "main"}}  # fmt: skip
-        api.requests.clear()
-        result = act(event, secrets_for(act), "push to main", job="pipeline", event_name="push")
+        return act(event, secrets, label, job="pipeline", event_name="push"), sha
     finally:
         run("git", "checkout", "--quiet", "-B", "main", before, cwd=project)
+
+
+def test_make_promote_refuses_the_laptops_model_trained_with_uncommitted_params(ci, mlflow_auth_server):
+    """The first model came from a laptop whose params.yaml differed from its commit: promote says so."""
+    _, _, project = ci
+    server = mlflow_auth_server
+    registry = server.registry(project.name)
+    env = tool_env(**server.login(server.admin), MLFLOW_TRACKING_URI="")  # the bake's URI: the server
+    result = run("make", "promote", cwd=project, env=env, check=False)
+    assert result.returncode != 0 and "promote] Error 1" in result.stderr, result.stdout + result.stderr  # exit 1
+    assert re.search(r"promote: refused: the candidate, version 1, was trained from a work tree whose code or "
+                     r"params differed from its commit \(git_dirty=true\); there is no champion yet\.", result.stdout)  # fmt: skip
+    assert "make promote ARGS=--ignore-lineage" in result.stdout
+    assert server.registry(project.name) == registry
+
+
+def test_push_to_main_with_a_wrong_mlflow_password_fails_in_one_line(ci, mlflow_auth_server):
+    act, _, project = ci
+    server = mlflow_auth_server
+    shutil.rmtree(act.cache, ignore_errors=True)
+    registry = server.registry(project.name)
+    wrong = "not-" + server.ci[1]
+    secrets = secrets_for(act, MLFLOW_TRACKING_USERNAME=server.ci[0], MLFLOW_TRACKING_PASSWORD=wrong)
+    result, _ = push_to_main(act, project, secrets, "wrong MLflow password", n_estimators=65)
+    assert_act(result, succeeded=False)
+    output = result.stdout + result.stderr
+    assert "Failure - Main Reproduce the pipeline and register the model" in output
+    (line,) = [line for line in output.splitlines() if server.url in line]
+    # The user name is a secret: GitHub, like act, prints it as ***.
+    assert line.endswith(
+        f"evaluate: MLflow tracking server {server.url} refused the credentials of user '***' (HTTP 401); set "
+        "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (in CI: the secrets or variables of those names) "
+        "(no output was changed; run `dvc repro` again when it works)"
+    ), line
+    assert "Traceback" not in output and wrong not in output
+    print(f"\n[wrong credentials] {line}")
+    assert "Upload data and models" not in output and server.registry(project.name) == registry
+
+
+def test_push_to_main_registers_one_version_with_its_lineage_and_uploads_data_and_models(ci, mlflow_auth_server):
+    act, api, project = ci
+    server = mlflow_auth_server
+    shutil.rmtree(act.cache, ignore_errors=True)
+    stored = set(act.s3.keys(BUCKET, "dvc/"))
+    before = server.registry(project.name)
+    api.requests.clear()
+    # The secret MLFLOW_TRACKING_URI is not set (GitHub passes ""): the bake's URI, the server, applies.
+    result, sha = push_to_main(act, project, secrets_for(act, **server.login(server.ci)), "push to main", 75)
     assert_act(result, succeeded=True)
     assert stages_run(result.stdout) == ["train", "evaluate"]
     assert "Success - Main Upload data and models" in result.stdout
-    assert set(act.s3.keys(BUCKET, "dvc/")) - stored, "dvc push uploaded nothing new"
+    pushed = set(act.s3.keys(BUCKET, "dvc/")) - stored
+    assert pushed, "dvc push uploaded nothing new"
     assert "roc_auc" in summaries(result.stdout)  # `dvc metrics show --md`
     # No pull request: no plots diff, no report, no comment API call.
     assert "Report and regression gate" not in result.stdout and api.requests == []
 
+    # Exactly one new version, the candidate now, with the pushed commit's lineage; the champion untouched.
+    after = server.registry(project.name)
+    (new,) = set(after["versions"]) - set(before["versions"])
+    assert after["aliases"] == {**before["aliases"], "candidate": new}, after["aliases"]
+    tags = after["versions"][new]
+    assert (tags["git_commit"], tags["git_branch"], tags["git_dirty"]) == (sha, "main", "false"), tags
+    # The job's dvc.lock is gone with its work tree (act removes it), but what it recorded is in S3: its
+    # `dvc push` uploaded the model under its md5 (the data, unchanged, was there already).
+    assert tags["data_md5"] == model_md5s((project / "dvc.lock").read_text())[0]  # main's data
+    assert f"dvc/files/md5/{tags['model_md5'][:2]}/{tags['model_md5'][2:]}" in pushed, (tags, pushed)
+    print(f"\n[registry] after the push to main: {json.dumps(after, indent=1, sort_keys=True)}")
 
-def test_retrain_on_drifted_data_promotes_the_model_and_pushes_it_and_a_branch(ci):
-    """retrain.yml by hand (workflow_dispatch) after new data arrived: drift, repro, gate, promote, push."""
+
+def test_retrain_on_drifted_data_promotes_the_model_and_pushes_it_and_a_branch(ci, mlflow_auth_server):
+    """retrain.yml by hand (workflow_dispatch) on main after new data arrived: drift, repro, gate, promote
+    in the shared registry, push. The new data is what `dvc update` leaves in the job: a changed *.dvc
+    pointer, not committed (act copies the work tree), which keeps the model promotable."""
     act, _, project = ci
+    server = mlflow_auth_server
     shutil.rmtree(act.cache, ignore_errors=True)
-    run("git", "checkout", "--quiet", "-B", "new-data", "main", cwd=project)
+    run("git", "checkout", "--quiet", "main", cwd=project)
+    sha = run("git", "rev-parse", "HEAD", cwd=project).stdout.strip()
     # New data: the same rows plus the quarter with the largest mean_radius twice more; within the data
     # contract, but its size columns drift.
     raw = project / "data" / "raw" / "breast_cancer.csv"
@@ -347,31 +438,40 @@ def test_retrain_on_drifted_data_promotes_the_model_and_pushes_it_and_a_branch(c
     large = frame[frame["mean_radius"] > frame["mean_radius"].quantile(0.75)]
     pd.concat([frame, large, large]).to_csv(raw, index=False)
     s3_env = act.s3.env(AWS_ENDPOINT_URL_S3=act.s3.url)
-    run("dvc", "add", raw, cwd=project, env=s3_env)
-    sha = commit(project, "New data")
-    run("dvc", "push", raw, cwd=project, env=s3_env)
-    registry = act.home / "registry.db"  # the tracking server's store, outliving the job
-
-    event = {"inputs": {"force": False}, "ref": "refs/heads/new-data", "after": sha,
-             "repository": {"full_name": REPOSITORY, "default_branch": "main"}}  # fmt: skip
-    secrets = secrets_for(act, MLFLOW_TRACKING_URI=f"sqlite:///{registry}")
-    result = act(event, secrets, "retrain", event_name="workflow_dispatch", workflow=RETRAIN)
+    before = server.registry(project.name)
+    try:
+        run("dvc", "add", raw, cwd=project, env=s3_env)
+        run("dvc", "push", raw, cwd=project, env=s3_env)
+        new_data_md5 = yaml.safe_load((project / "data" / "raw" / "breast_cancer.csv.dvc").read_text())["outs"][0][
+            "md5"
+        ]
+        event = {"inputs": {"force": False}, "ref": "refs/heads/main", "after": sha,
+                 "repository": {"full_name": REPOSITORY, "default_branch": "main"}}  # fmt: skip
+        secrets = secrets_for(act, **server.login(server.ci))
+        result = act(event, secrets, "retrain", event_name="workflow_dispatch", workflow=RETRAIN)
+    finally:
+        run("git", "checkout", "--quiet", "--", "data/raw/breast_cancer.csv.dvc", cwd=project)
+        run("dvc", "checkout", "--quiet", "--force", "data/raw/breast_cancer.csv.dvc", cwd=project, env=s3_env)
     assert_act(result, succeeded=True)
     assert "mean_radius" in result.stdout and "DRIFT" in result.stdout
     assert stages_run(result.stdout) == ["validate", "prepare", "train", "evaluate"]
     assert "report: gate passed" in result.stdout
-    with sqlite3.connect(registry) as db:
-        aliases = dict(db.execute("SELECT alias, version FROM registered_model_aliases"))
-    assert aliases.get("champion") == aliases.get("candidate") is not None, aliases
+    # One new version in the shared registry, from main's commit with the new data, and the champion now.
+    after = server.registry(project.name)
+    (new,) = set(after["versions"]) - set(before["versions"])
+    assert after["aliases"] == {"candidate": new, "champion": new}, after["aliases"]
+    tags = after["versions"][new]
+    assert (tags["git_commit"], tags["git_dirty"], tags["data_md5"]) == (sha, "false", new_data_md5), tags
+    assert re.search(rf"promote: version {new} is the champion now \(the first champion\)", result.stdout)
+    print(f"\n[registry] after retrain: {json.dumps(after, indent=1, sort_keys=True)}")
 
     # The branch holds the retrained dvc.lock; the remote holds the model it names.
     bare = act.bare
     branches = run("git", "--git-dir", bare, "branch", "--list", "retrain/*", cwd=act.home).stdout.split()
     assert branches == ["retrain/1"], branches
-    lock = yaml.safe_load(run("git", "--git-dir", bare, "show", "retrain/1:dvc.lock", cwd=act.home).stdout)
-    old_lock = yaml.safe_load(run("git", "show", "main:dvc.lock", cwd=project).stdout)
-    model_md5 = next(out["md5"] for out in lock["stages"]["train"]["outs"] if out["path"] == "models/model.joblib")
-    old_md5 = next(out["md5"] for out in old_lock["stages"]["train"]["outs"] if out["path"] == "models/model.joblib")
-    assert model_md5 != old_md5
+    lock = run("git", "--git-dir", bare, "show", "retrain/1:dvc.lock", cwd=act.home).stdout
+    data_md5, model_md5 = model_md5s(lock)
+    assert model_md5 != model_md5s(run("git", "show", "main:dvc.lock", cwd=project).stdout)[1]
+    assert (data_md5, model_md5) == (new_data_md5, tags["model_md5"])
     assert f"dvc/files/md5/{model_md5[:2]}/{model_md5[2:]}" in act.s3.keys(BUCKET, "dvc/")
     assert "Pushed `retrain/1`" in summaries(result.stdout)

@@ -17,6 +17,13 @@ One project is baked (ci=gitlab, dvc_remote=s3, docker=no); its main branch is t
 A merge request from `feature` (one param changed) runs twice: the whole pipeline, then, after a push that
 lowers the metric, the pipeline job again. A push to main runs the pipeline job, and a schedule, after
 new data arrived on main, the retrain job. The image job needs Docker: only linted (test_ci_image.py).
+
+MLflow: the bake keeps its default store (mlflow.db) and the project's CI/CD variables name a real
+tracking server with basic auth and the login of its user `mlflow-ci` (MLFLOW_TRACKING_URI, _USERNAME,
+_PASSWORD; unprotected, so merge requests get them too, and project variables beat a job's `variables:`).
+The merge request pipelines must leave that registry alone; the default branch registers one version; a
+wrong password fails the job in one line; retrain promotes in it. (test_ci_github_act.py takes the other
+path a team may take: the server's URI baked into the project.)
 """
 
 import copy
@@ -77,8 +84,8 @@ def require_tools() -> None:
 class GitLabCI:
     """Runs the baked .gitlab-ci.yml with gitlab-ci-local, with the test's S3 endpoint and Notes API."""
 
-    def __init__(self, project: Path, home: Path, s3, api):
-        self.project, self.home, self.s3, self.api = project, home, s3, api
+    def __init__(self, project: Path, home: Path, s3, api, mlflow):
+        self.project, self.home, self.s3, self.api, self.mlflow = project, home, s3, api, mlflow
         self.venv, self.bare = home / "venv", home / "origin.git"
         self.state = project / ".gitlab-ci-local"  # gitlab-ci-local's builds, logs, caches, artifacts
 
@@ -119,6 +126,9 @@ class GitLabCI:
             # The test job runs install, ruff and pytest for real, on the quick part of the project's tests:
             # the whole suite runs in test_pipeline_default.py.
             "PYTEST_ADDOPTS": "tests/test_params.py",
+            # The team's tracking server and CI's login to it.
+            "MLFLOW_TRACKING_URI": self.mlflow.url,
+            **self.mlflow.login(self.mlflow.ci),
             **self.git_env(),
         }
         if merge_request:
@@ -130,10 +140,11 @@ class GitLabCI:
             }
         return variables
 
-    def command(self, source: str, merge_request: bool, *options: str) -> list:
+    def command(self, source: str, merge_request: bool, *options: str, variables: dict | None = None) -> list:
         # gitlab-ci-local reads the variables file only by a path relative to the repository.
         variables_file = self.project / ".gitlab-ci-local-variables.yml"
-        variables_file.write_text(yaml.safe_dump(self.variables(source, merge_request)), encoding="utf-8")
+        values = self.variables(source, merge_request) | (variables or {})
+        variables_file.write_text(yaml.safe_dump(values), encoding="utf-8")
         return [GITLAB_CI_LOCAL, "--no-color", "--home", self.home / "home", *options]
 
     def jobs(self, source: str, merge_request: bool = False) -> list[str]:
@@ -142,11 +153,13 @@ class GitLabCI:
         rows = result.stdout.split("name;stage;when;", 1)[1].splitlines()[1:]
         return [row.split(";", 1)[0] for row in rows if row.strip()]
 
-    def __call__(self, label: str, source: str, *jobs: str, merge_request: bool = False) -> dict:
-        """Run the pipeline (or only `jobs`); its exit code, output, job verdicts and job logs."""
-        command = self.command(
-            source, merge_request, "--shell-isolation", "--force-shell-executor", "--no-artifacts-to-source", *jobs
-        )
+    def __call__(
+        self, label: str, source: str, *jobs: str, merge_request: bool = False, variables: dict | None = None
+    ) -> dict:
+        """Run the pipeline (or only `jobs`), with `variables` changed; its exit code, output, job verdicts
+        and job logs."""
+        options = ("--shell-isolation", "--force-shell-executor", "--no-artifacts-to-source", *jobs)
+        command = self.command(source, merge_request, *options, variables=variables)
         with wall_time(f"gitlab-ci-local {source} ({label})"):
             result = run(*command, cwd=self.project, env=self.env(), check=False, timeout=900)
         output = result.stdout + result.stderr
@@ -184,20 +197,30 @@ def where(result: dict, job: str | None = None) -> str:
     return f"exit {result['returncode']}, verdicts {result['verdicts']}\n--- end\n{text[-8000:]}"
 
 
+def model_md5s(lock_text: str) -> tuple[str, str]:
+    """(data_md5, model_md5) as a dvc.lock records them: the raw CSV prepare read, the model train wrote."""
+    stages = yaml.safe_load(lock_text)["stages"]
+    (data,) = [dep["md5"] for dep in stages["prepare"]["deps"] if dep["path"].startswith("data/raw/")]
+    (model,) = [out["md5"] for out in stages["train"]["outs"] if out["path"] == "models/model.joblib"]
+    return data, model
+
+
 @pytest.fixture(scope="module")
-def gitlab(tmp_path_factory, s3_endpoint):
+def gitlab(tmp_path_factory, s3_endpoint, mlflow_auth_server):
     """(ci, api, project): a bake whose main is trained and pushed to S3, with `feature` checked out."""
     require_tools()
     home = tmp_path_factory.mktemp("gitlab-ci-local")
     (home / "home").mkdir()
-    project = trained_s3_project(home, s3_endpoint, BUCKET, ci="gitlab", docker="no", python_version=PYTHON)
+    # Its own project name: the registered model and experiment of this file alone on the shared server.
+    project = trained_s3_project(home, s3_endpoint, BUCKET, project_name="Churn GitLab", ci="gitlab", docker="no",
+                                 python_version=PYTHON)  # fmt: skip
     first_commit = run("git", "rev-list", "--max-parents=0", "HEAD", cwd=project).stdout.strip()  # the bake's
     link_to_an_older_template(project, home / "template")
     run("git", "add", ".cruft.json", cwd=project)
     commit(project, "Link the project to its template")
 
     with load_comment_api(project)(token=TOKEN, per_page=2) as api:
-        ci = GitLabCI(project, home, s3_endpoint, api)
+        ci = GitLabCI(project, home, s3_endpoint, api, mlflow_auth_server)
         venv_seeing_test_packages(ci.venv, PYTHON)
         # The merge request: one param changed on `feature`, which the runs check out.
         run("git", "checkout", "--quiet", "-b", "feature", cwd=project)
@@ -223,7 +246,9 @@ def merge_request(gitlab):
     """Two pipelines of the merge request: the whole pipeline for `feature`, then the pipeline job
     again after a push that lowers the metric. Each result holds the notes as they were after it."""
     ci, api, project = gitlab
+    registry = ci.mlflow.registry(project.name)
     first = ci("first push", "merge_request_event", merge_request=True)
+    first["registry"] = ci.mlflow.registry(project.name)
     first["requests"], first["notes"] = list(api.requests), copy.deepcopy(api.thread("gitlab", PROJECT_ID, 7))
     api.requests.clear()
     # One shallow tree instead of a forest: ROC AUC drops far below main's.
@@ -233,6 +258,8 @@ def merge_request(gitlab):
     second = ci("metric drops", "merge_request_event", "pipeline", merge_request=True)
     second["requests"], second["notes"] = list(api.requests), copy.deepcopy(api.thread("gitlab", PROJECT_ID, 7))
     second["artifacts"] = ci.state / "artifacts" / "pipeline"
+    second["registry"] = ci.mlflow.registry(project.name)
+    first["registry_before"] = registry
     return first, second
 
 
@@ -297,6 +324,19 @@ def test_report_lands_as_one_note_on_the_merge_request_with_the_metrics_and_para
     assert TOKEN not in log
 
 
+def test_merge_request_pipelines_log_to_a_job_local_store_and_leave_the_shared_registry_alone(merge_request):
+    """The project's MLflow variables name the server and a valid login, and reach merge requests: the
+    job logs to its own store anyway, and the registry holds no version, no alias, after both runs."""
+    first, second = merge_request
+    assert first["registry_before"] == first["registry"] == second["registry"] == {"versions": {}, "aliases": {}}
+    for result in (first, second):
+        log = result["logs"]["pipeline"]
+        assert re.search(r"evaluate: MLflow run \w+ in experiment '[\w-]+' at sqlite:///mlflow.db;", log), where(
+            result, "pipeline"
+        )
+    print(f"\n[registry] after the merge request pipelines: {json.dumps(second['registry'])}")
+
+
 def test_a_push_that_lowers_the_metric_fails_the_gate_and_updates_the_same_note(merge_request):
     first, second = merge_request
     assert second["returncode"] != 0 and second["verdicts"] == {"pipeline": "FAIL"}, where(second)
@@ -315,13 +355,42 @@ def test_a_push_that_lowers_the_metric_fails_the_gate_and_updates_the_same_note(
     assert (second["artifacts"] / "dvc_plots" / "index.html").is_file()
 
 
-def test_default_branch_pipeline_trains_and_pushes_the_new_model_to_s3(gitlab, merge_request):
-    """A push to main that changes a param: the pipeline job reproduces and uploads; no note anywhere."""
+def test_default_branch_with_a_wrong_mlflow_password_fails_in_one_line(gitlab, merge_request):
+    ci, _, project = gitlab
+    before = run("git", "rev-parse", "main", cwd=project).stdout.strip()
+    registry = ci.mlflow.registry(project.name)
+    wrong = "not-" + ci.mlflow.ci[1]
+    run("git", "checkout", "--quiet", "main", cwd=project)
+    try:
+        set_hyperparams(project, n_estimators=65)
+        commit(project, "Sixty-five trees")
+        result = ci("wrong MLflow password", "push", "pipeline", variables={"MLFLOW_TRACKING_PASSWORD": wrong})
+    finally:
+        run("git", "checkout", "--quiet", "-B", "main", before, cwd=project)
+        run("git", "checkout", "--quiet", "feature", cwd=project)
+    assert result["returncode"] != 0 and result["verdicts"] == {"pipeline": "FAIL"}, where(result)
+    log = result["logs"]["pipeline"]
+    url = ci.mlflow.url
+    (line,) = [line for line in log.splitlines() if url in line]
+    assert line.endswith(
+        f"evaluate: MLflow tracking server {url} refused the credentials of user 'mlflow-ci' (HTTP 401); set "
+        "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (in CI: the secrets or variables of those names) "
+        "(no output was changed; run `dvc repro` again when it works)"
+    ), line
+    assert "Traceback" not in log and wrong not in log and not re.search(r"\d+ files? pushed", log)
+    print(f"\n[wrong credentials] {line}")
+    assert ci.mlflow.registry(project.name) == registry
+
+
+def test_default_branch_pipeline_registers_one_version_and_pushes_the_new_model_to_s3(gitlab, merge_request):
+    """A push to main that changes a param: the pipeline job reproduces, registers the model on the
+    tracking server (one version, the candidate, with the commit's lineage) and uploads; no note anywhere."""
     ci, api, project = gitlab
+    before = ci.mlflow.registry(project.name)
     run("git", "checkout", "--quiet", "main", cwd=project)
     try:
         set_hyperparams(project, n_estimators=70)
-        commit(project, "Seventy trees")
+        sha = commit(project, "Seventy trees")
         api.requests.clear()
         result = ci("default branch", "push", "pipeline")
     finally:
@@ -329,19 +398,30 @@ def test_default_branch_pipeline_trains_and_pushes_the_new_model_to_s3(gitlab, m
     assert result["returncode"] == 0 and result["verdicts"] == {"pipeline": "PASS"}, where(result)
     log = result["logs"]["pipeline"]
     assert stages_run(log) == ["train", "evaluate"], where(result, "pipeline")
-    lock = yaml.safe_load((ci.state / "builds" / "pipeline" / "dvc.lock").read_text())
-    model_md5 = next(out["md5"] for out in lock["stages"]["train"]["outs"] if out["path"] == "models/model.joblib")
+    lock = (ci.state / "builds" / "pipeline" / "dvc.lock").read_text()
+    data_md5, model_md5 = model_md5s(lock)
     keys = ci.s3.keys(BUCKET, "dvc/")
     assert f"dvc/files/md5/{model_md5[:2]}/{model_md5[2:]}" in keys, (model_md5, keys)
     assert re.search(r"\d+ files? pushed", log), where(result, "pipeline")
     assert api.requests == []
 
+    after = ci.mlflow.registry(project.name)
+    (new,) = set(after["versions"]) - set(before["versions"])
+    assert after["aliases"] == {**before["aliases"], "candidate": new}, after["aliases"]
+    tags = after["versions"][new]
+    assert (tags["git_commit"], tags["git_dirty"], tags["data_md5"], tags["model_md5"]) == (
+        sha, "false", data_md5, model_md5), tags  # fmt: skip
+    assert data_md5 == model_md5s(run("git", "show", "main:dvc.lock", cwd=project).stdout)[0]  # the data of main
+    print(f"\n[registry] after the default branch pipeline: {json.dumps(after, indent=1, sort_keys=True)}")
+
 
 def test_schedule_retrains_on_drifted_data_promotes_and_pushes(gitlab):
     """New data on main, with twice as many extra malignant cases (two columns drift): the scheduled
     retrain job finds the drift, reproduces every stage, passes the gate against the last commit,
-    promotes the model (no champion yet in the job's fresh MLflow store) and pushes to S3."""
+    promotes the model on the tracking server (no champion there yet; the commit is main's) and pushes
+    to S3."""
     ci, api, project = gitlab
+    before = ci.mlflow.registry(project.name)
     raw = Path("data/raw/breast_cancer.csv")
     s3_env = ci.s3.env(AWS_ENDPOINT_URL_S3=ci.s3.url)
     run("git", "checkout", "--quiet", "main", cwd=project)
@@ -351,7 +431,9 @@ def test_schedule_retrains_on_drifted_data_promotes_and_pushes(gitlab):
         pd.concat([frame, malignant, malignant]).to_csv(project / raw, index=False)
         run("dvc", "add", "--quiet", raw, cwd=project, env=s3_env)
         run("dvc", "push", f"{raw}.dvc", cwd=project, env=s3_env)
-        commit(project, "New data: more malignant cases")
+        sha = commit(project, "New data: more malignant cases")
+        # What the runner's fetch of the pipeline's branch leaves: origin/main at the commit it runs.
+        run("git", "update-ref", "refs/remotes/origin/main", sha, cwd=project)
         api.requests.clear()
         result = ci("schedule", "schedule", "retrain")
     finally:
@@ -362,7 +444,12 @@ def test_schedule_retrains_on_drifted_data_promotes_and_pushes(gitlab):
     assert re.search(r"drift: .*drifted", log), where(result, "retrain")
     assert stages_run(log) == ["validate", "prepare", "train", "evaluate"], where(result, "retrain")
     assert "report: gate passed" in log and "not a merge request pipeline" in log, where(result, "retrain")
-    assert re.search(r"promote: version \d+ is the champion now", log), where(result, "retrain")
+    after = ci.mlflow.registry(project.name)
+    (new,) = set(after["versions"]) - set(before["versions"])
+    assert f"promote: version {new} is the champion now (the first champion)" in log, where(result, "retrain")
+    assert after["aliases"] == {"candidate": new, "champion": new}, after["aliases"]
+    assert (after["versions"][new]["git_commit"], after["versions"][new]["git_dirty"]) == (sha, "false")
+    print(f"\n[registry] after the scheduled retrain: {json.dumps(after, indent=1, sort_keys=True)}")
     lock = yaml.safe_load((ci.state / "builds" / "retrain" / "dvc.lock").read_text())
     model_md5 = next(out["md5"] for out in lock["stages"]["train"]["outs"] if out["path"] == "models/model.joblib")
     assert f"dvc/files/md5/{model_md5[:2]}/{model_md5[2:]}" in ci.s3.keys(BUCKET, "dvc/")
@@ -375,5 +462,5 @@ def test_schedule_retrains_on_drifted_data_promotes_and_pushes(gitlab):
 def test_no_secret_of_the_runs_reaches_a_tracked_file(gitlab, merge_request):
     """The keys and the token were CI/CD variables only (the variables file is git-ignored)."""
     ci, _, project = gitlab
-    findings = scan_for_credentials(project, (*ci.s3.secrets, TOKEN))
+    findings = scan_for_credentials(project, (*ci.s3.secrets, TOKEN, ci.mlflow.ci[1], ci.mlflow.admin[1]))
     assert [finding for finding in findings if "holds the secret" in finding] == []

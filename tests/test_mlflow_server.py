@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import BIN, bake, free_port, run, scan_for_credentials, set_hyperparams
+from conftest import BIN, bake, commit, free_port, run, scan_for_credentials, set_hyperparams
 from test_registry import STUMP, aliases, comparison, project_env, registry_client, repro
 
 
@@ -115,7 +115,9 @@ def test_promote_refuses_a_worse_model_and_rollback_restores_the_champion(projec
         return result.stdout + result.stderr
 
     env = project_env()
+    # Each change is committed before `dvc repro`, as on the default branch: promote takes only such models.
     defaults = set_hyperparams(project, **STUMP)
+    commit(project, "A stump")
     stump = repro(project, env)
     first = registry("promote", env)
     assert f"version {stump['model_version']} is the champion now (the first champion)" in first
@@ -123,6 +125,7 @@ def test_promote_refuses_a_worse_model_and_rollback_restores_the_champion(projec
     # A user and password in the URI (the server ignores them) must end up nowhere.
     secret_env = project_env(MLFLOW_TRACKING_URI=f"http://tester:s3cret-pw@127.0.0.1:{port}")
     set_hyperparams(project, **defaults)
+    commit(project, "A forest")
     forest = repro(project, secret_env)
     assert forest["tracking_uri"] == mlflow_server
     promoted = registry("promote", secret_env)
@@ -132,6 +135,7 @@ def test_promote_refuses_a_worse_model_and_rollback_restores_the_champion(projec
 
     # The same stump again: DVC restores train from its run cache, evaluate still registers a version.
     set_hyperparams(project, **STUMP)
+    commit(project, "The stump again")
     again = repro(project, env)
     assert again["model_md5"] == stump["model_md5"] and again["model_version"] != stump["model_version"]
     refused = registry("promote", env, returncode=1)

@@ -1,5 +1,7 @@
 """The model registry of a baked project on its default store (SQLite in the project), through its
-Makefile: `make promote` (first champion, then a better candidate), `make rollback`, `make models`.
+Makefile: `make promote` (a model from a dirty tree refused, then promoted with the override; a better
+one refused while its commit is on an unmerged branch, promoted once merged), `make rollback`,
+`make models`.
 
 The helpers here are shared with test_mlflow_server.py, which runs the whole story on a real server.
 """
@@ -7,7 +9,7 @@ The helpers here are shared with test_mlflow_server.py, which runs the whole sto
 import json
 from pathlib import Path
 
-from conftest import BIN, bake, run, set_hyperparams, tool_env
+from conftest import BIN, bake, commit, run, set_hyperparams, tool_env
 
 STUMP = {"n_estimators": 1, "max_depth": 1}  # one tree of depth one: a clearly worse model
 
@@ -52,15 +54,38 @@ def test_make_promote_rollback_and_models_on_the_sqlite_store(tmp_path):
     name = project.name
     env = project_env()
     defaults = set_hyperparams(project, **STUMP)
-    stump = repro(project, env)
+    stump = repro(project, env)  # params.yaml not committed: a dirty work tree
     client = registry_client(f"sqlite:///{project / 'mlflow.db'}")
     assert aliases(client, name) == {"candidate": stump["model_version"]}
 
-    first = run("make", "promote", cwd=project, env=env).stdout
+    # Lineage first: a model from a dirty work tree is refused, naming why and the override.
+    refused = run("make", "promote", cwd=project, env=env, check=False)
+    assert refused.returncode != 0 and "promote] Error 1" in refused.stderr, refused.stdout + refused.stderr
+    assert (
+        f"promote: refused: the candidate, version {stump['model_version']}, was trained from a work tree whose "
+        "code or params differed from its commit (git_dirty=true); there is no champion yet." in refused.stdout
+    ), refused.stdout
+    assert "make promote ARGS=--ignore-lineage" in refused.stdout
+    assert aliases(client, name) == {"candidate": stump["model_version"]}
+    first = run("make", "promote", "ARGS=--ignore-lineage", cwd=project, env=env).stdout
+    assert f"promote: --ignore-lineage: version {stump['model_version']} was trained from a work tree" in first
     assert f"version {stump['model_version']} is the champion now (the first champion)" in first
 
+    # A better model, committed on a branch not merged yet: refused, naming the commit; merged, promoted.
+    commit(project, "A stump")
+    run("git", "checkout", "--quiet", "-b", "forest", cwd=project)
     set_hyperparams(project, **defaults)
+    sha = commit(project, "A forest")
     forest = repro(project, env)
+    assert (forest["git_commit"], forest["git_dirty"]) == (sha, "false")
+    unmerged = run("make", "promote", cwd=project, env=env, check=False)
+    assert unmerged.returncode != 0, unmerged.stdout + unmerged.stderr
+    assert (
+        f"version {forest['model_version']}, was trained from commit {sha[:12]}, which is not on the default "
+        "branch main (not merged); the champion stays version " + stump["model_version"] in unmerged.stdout
+    ), unmerged.stdout
+    run("git", "checkout", "--quiet", "main", cwd=project)
+    run("git", "merge", "--quiet", "--ff-only", "forest", cwd=project)
     promoted = run("make", "promote", cwd=project, env=env).stdout
     scores = comparison(promoted)
     assert (scores["champion"][0], scores["candidate"][0]) == (stump["model_version"], forest["model_version"]), (

@@ -1,5 +1,6 @@
 """What MLflow is told, and when it is not asked at all: none of these tests import MLflow."""
 
+import base64
 import hashlib
 import http.server
 import socket
@@ -121,3 +122,56 @@ def test_a_dvc_experiment_is_recognised_by_the_variables_dvc_sets(monkeypatch):
     monkeypatch.setenv("DVC_EXP_NAME", "ashen-daws")
     monkeypatch.setenv("DVC_EXP_BASELINE_REV", "f" * 40)
     assert tracking.dvc_experiment() == {"dvc_experiment": "ashen-daws", "dvc_baseline_rev": "f" * 40}
+
+
+def test_refused_credentials_stop_in_one_line_naming_the_server_and_user(tmp_path, monkeypatch):
+    """A server with basic auth, as `mlflow server --app-name basic-auth` answers: /health for anyone,
+    the API only with the right user and password (the template's tests run the real one)."""
+    accepted = "Basic " + base64.b64encode(b"ci:right-pw").decode()
+
+    class BasicAuth(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the name http.server calls)
+            if self.path == "/health" or self.headers.get("Authorization") == accepted:
+                self.send_response(200)
+                self.end_headers()
+            else:
+                self.send_error(401)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), BasicAuth)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    uri = f"http://127.0.0.1:{server.server_port}"
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.mlflow/credentials
+    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    try:
+        with pytest.raises(tracking.TrackingError, match=rf"^MLflow tracking server {uri} asks for credentials"):
+            tracking.check_reachable(uri)
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "ci")
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "wrong-pw")
+        with pytest.raises(tracking.TrackingError) as error:
+            tracking.check_reachable(uri)
+        message = str(error.value)
+        assert message.startswith(f"MLflow tracking server {uri} refused the credentials of user 'ci' (HTTP 401)")
+        assert "wrong-pw" not in message and "\n" not in message
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "right-pw")
+        tracking.check_reachable(uri)
+    finally:
+        server.shutdown()
+
+
+def test_changed_data_pointers_do_not_make_the_tree_dirty(tmp_path, monkeypatch):
+    """New data (`dvc add`, or `dvc update` in the retrain job) changes only a *.dvc file: the data_md5
+    tag names that data, so the model still comes from its commit's code and params."""
+    monkeypatch.chdir(tmp_path)
+    git("init", "--quiet", cwd=tmp_path)
+    Path("data.csv.dvc").write_text("md5: 1\n")
+    Path("params.yaml").write_text("seed: 1\n")
+    Path("data.csv").write_text("a\n1\n")
+    Path("model.joblib").write_bytes(b"model")
+    git("add", "data.csv.dvc", "params.yaml", cwd=tmp_path)
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet", "-m", "first", cwd=tmp_path)
+    Path("data.csv.dvc").write_text("md5: 2\n")
+    assert tracking.lineage(Path("data.csv"), Path("model.joblib"))["git_dirty"] == "false"

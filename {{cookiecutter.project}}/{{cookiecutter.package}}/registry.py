@@ -7,13 +7,19 @@ Every run of the evaluate stage registers a version of the model with the alias 
     python -m {{ cookiecutter.package }}.registry rollback  # champion -> the version that was champion before
     python -m {{ cookiecutter.package }}.registry models    # every version, its aliases and metrics
 
-(`make promote`, `make rollback`, `make models`.) promote scores both models on the same rows, the
-test data the pipeline last prepared (TEST_DATA), so a champion logged on older data is compared fairly.
-A new champion keeps the version it replaced in its tag PREVIOUS; rollback follows that tag.
-Exit status: 0 done, 1 the candidate is not better (promote), 2 nothing to do it with (no model, no
-server, no previous champion).
+(`make promote`, `make rollback`, `make models`.) promote first reads the candidate's lineage tags: a
+model trained from a dirty work tree (git_dirty=true) or from a commit that is not on the default branch
+(an unmerged branch, a laptop's local commit) is refused, saying which. `promote --ignore-lineage`
+(`make promote ARGS=--ignore-lineage`) promotes it anyway. Then it scores both models on the same rows,
+the test data the pipeline last prepared (TEST_DATA), so a champion logged on older data is compared
+fairly. A new champion keeps the version it replaced in its tag PREVIOUS; rollback follows that tag.
+Exit status: 0 done, 1 the candidate is refused (lineage) or not better (promote), 2 nothing to do it
+with (no model, no server, no previous champion).
 """
 
+import json
+import os
+import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +35,55 @@ NAME = tracking.MODEL_NAME
 
 class RegistryError(RuntimeError):
     """There is nothing to do the command with: no registered model, no alias, no test data."""
+
+
+def git(*args: str) -> subprocess.CompletedProcess:
+    """git's answer, never an exception: the caller reads returncode and stdout."""
+    return subprocess.run(["git", *args], capture_output=True, text=True, check=False)
+
+
+def default_branch() -> str:
+    """The branch whose commits may become the champion. CI names it (GitLab: CI_DEFAULT_BRANCH; GitHub:
+    the event's repository.default_branch, and a schedule runs on it); on a laptop origin/HEAD does
+    (`git remote set-head origin --auto` sets it in an older clone); else `main`."""
+    if os.environ.get("CI_DEFAULT_BRANCH"):
+        return os.environ["CI_DEFAULT_BRANCH"]
+    try:
+        event = json.loads(Path(os.environ["GITHUB_EVENT_PATH"]).read_text(encoding="utf-8"))
+        if branch := event.get("repository", {}).get("default_branch"):
+            return branch
+    except (KeyError, OSError, ValueError, AttributeError):
+        pass
+    if os.environ.get("GITHUB_EVENT_NAME") == "schedule" and os.environ.get("GITHUB_REF_NAME"):
+        return os.environ["GITHUB_REF_NAME"]
+    head = git("symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD").stdout.strip()
+    return head.removeprefix("origin/") or "main"
+
+
+def lineage_refusal(tags: dict[str, str]) -> str | None:
+    """Why a version's lineage tags (tracking.lineage) keep it from becoming the champion; None if nothing.
+
+    The default branch as the remote has it (origin/<branch>) when this clone knows it: a local branch
+    may hold commits nobody else has.
+    """
+    if tags.get("git_dirty") != "false":
+        return (
+            "was trained from a work tree whose code or params differed from its commit (git_dirty=true)"
+            if tags.get("git_dirty") == "true"
+            else "has no git_dirty tag: nothing says which code it was trained from"
+        )
+    commit, branch = tags.get("git_commit", ""), default_branch()
+    refs = [ref for ref in (f"origin/{branch}", branch) if git("rev-parse", "--verify", "--quiet", ref).returncode == 0]
+    if not refs:
+        return f"cannot be checked: this clone has no default branch {branch} (git fetch origin {branch})"
+    if not commit:
+        return "has no git_commit tag: nothing says which code it was trained from"
+    status = git("merge-base", "--is-ancestor", commit, refs[0]).returncode  # 0 yes, 1 no, 128 unknown commit
+    if status == 0:
+        return None
+    if status == 1:
+        return f"was trained from commit {commit[:12]}, which is not on the default branch {refs[0]} (not merged)"
+    return f"was trained from commit {commit[:12]}, which this clone does not have (never pushed, or not fetched)"
 
 
 def beats(candidate: float, champion: float, margin: float) -> bool:
@@ -78,7 +133,7 @@ def score(version: str, metric: str, data: params.Data) -> float:
     return round(float(metrics[metric]), DECIMALS)
 
 
-def promote(client) -> int:
+def promote(client, ignore_lineage: bool = False) -> int:
     current = aliases(client)
     if tracking.CANDIDATE not in current:
         raise RegistryError(f"model '{NAME}' has no '{tracking.CANDIDATE}' version: run `dvc repro` first")
@@ -86,6 +141,17 @@ def promote(client) -> int:
     if candidate == champion:
         print(f"promote: version {candidate} is already the {tracking.CHAMPION}")
         return 0
+    # Only a model that its commit on the default branch reproduces may be deployed.
+    refusal = lineage_refusal(client.get_model_version(NAME, candidate).tags)
+    if refusal and not ignore_lineage:
+        stays = f"the champion stays version {champion}" if champion else f"there is no {tracking.CHAMPION} yet"
+        print(
+            f"promote: refused: the candidate, version {candidate}, {refusal}; {stays}. Commit and merge, let "
+            f"the default branch's CI register the model, or promote it anyway: make promote ARGS={IGNORE_LINEAGE}"
+        )
+        return 1
+    if refusal:
+        print(f"promote: {IGNORE_LINEAGE}: version {candidate} {refusal}")
     if champion is not None:
         if not TEST_DATA.exists():
             raise RegistryError(f"{TEST_DATA} is missing: run `dvc repro` (or `dvc pull`) first")
@@ -143,11 +209,13 @@ def models(client) -> int:
 
 
 COMMANDS = {"promote": promote, "rollback": rollback, "models": models}
+IGNORE_LINEAGE = "--ignore-lineage"  # promote's only option
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or args[0] not in COMMANDS:
+    options = {IGNORE_LINEAGE} if args[:1] == ["promote"] else set()
+    if not args or args[0] not in COMMANDS or not set(args[1:]) <= options:
         print(__doc__, file=sys.stderr)
         return 2
     try:
@@ -155,10 +223,12 @@ def main(argv: list[str] | None = None) -> int:
         from mlflow.exceptions import MlflowException
 
         try:
+            if args[0] == "promote":
+                return promote(client, ignore_lineage=IGNORE_LINEAGE in args)
             return COMMANDS[args[0]](client)
         except MlflowException as error:
             raise RegistryError(f"MLflow refused: {error.message}") from None
-    except (RegistryError, tracking.TrackingError) as error:
+    except (RegistryError, tracking.TrackingError, params.ParamsError) as error:
         print(f"{args[0]}: {error}", file=sys.stderr)
         return 2
 

@@ -12,6 +12,7 @@ The tracking store is MLFLOW_TRACKING_URI when set, else DEFAULT_TRACKING_URI be
 `import mlflow` takes seconds, so it happens inside log_run, never at import time.
 """
 
+import base64
 import hashlib
 import json
 import os
@@ -37,8 +38,9 @@ PROBE_TIMEOUT_S = 5
 # MLflow infers the test data's schema by reading every text value (seconds at 100k rows): a sample of this
 # many rows gives the same column types, while the logged digest and row count stay the whole file's.
 SCHEMA_SAMPLE_ROWS = 1000
-# Files `dvc repro` itself rewrites: changes to them do not make the code or params "dirty".
-PIPELINE_OUTPUTS = ("dvc.lock", "metrics", "plots", "reports")
+# Files `dvc repro` itself rewrites: changes to them do not make the code or params "dirty". Nor do
+# the data's *.dvc pointers (new data, `dvc update` in the retrain job): the data_md5 tag names the data.
+PIPELINE_OUTPUTS = ("dvc.lock", "metrics", "plots", "reports", "*.dvc")
 
 
 class TrackingError(RuntimeError):
@@ -113,6 +115,39 @@ def check_reachable(uri: str) -> None:
             f"MLflow tracking server {safe_uri} is not reachable ({reason}); "
             "start it, or set MLFLOW_TRACKING_URI to one that answers"
         ) from None
+    check_credentials(safe_uri)
+
+
+def check_credentials(safe_uri: str) -> None:
+    """Raise TrackingError when the server refuses the credentials in MLFLOW_TRACKING_USERNAME and
+    MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN), or asks for some and none are set: one line,
+    before `import mlflow`, instead of MLflow's longer error about an API call. Any other answer passes."""
+    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    request = urllib.request.Request(safe_uri.rstrip("/") + "/api/2.0/mlflow/experiments/search?max_results=1")
+    if user and password:
+        request.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
+    elif token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        urllib.request.urlopen(request, timeout=PROBE_TIMEOUT_S).close()
+    except urllib.error.HTTPError as error:
+        if error.code not in (401, 403):
+            return
+        if user and password:
+            given = f"refused the credentials of user '{user}'"
+        elif token:
+            given = "refused MLFLOW_TRACKING_TOKEN"
+        elif Path("~/.mlflow/credentials").expanduser().exists():
+            return  # MLflow reads this file itself; its own error names the problem if these are wrong
+        else:
+            given = "asks for credentials and none are set"
+        raise TrackingError(
+            f"MLflow tracking server {safe_uri} {given} (HTTP {error.code}); "
+            "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (in CI: the secrets or variables of those names)"
+        ) from None
+    except (OSError, ValueError):
+        return  # it answered /health a moment ago: MLflow itself says what goes wrong now
 
 
 def md5(path: Path) -> str:
