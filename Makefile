@@ -39,9 +39,10 @@ test: $(VENV)/.installed system-tools ci-tools
 # unit-tests the baked alert rules, and a real Prometheus scrapes the served app. The tests start their own
 # Prometheus on a free 127.0.0.1 port; on a host with systemd, Debian also enables and starts its service
 # (port 9090) and node exporter: `systemctl disable --now prometheus prometheus-node-exporter` if unwanted.
-SYSTEM_PACKAGES := podman runc uidmap slirp4netns fuse-overlayfs mmdebstrap rsync prometheus
+# chromium for tests/test_browser.py and make screenshots (Playwright drives it).
+SYSTEM_PACKAGES := podman runc uidmap slirp4netns fuse-overlayfs mmdebstrap rsync prometheus chromium
 
-## Install podman, mmdebstrap, rsync, prometheus (and npm) with apt-get when missing (root only; never fails, says why it did not)
+## Install podman, mmdebstrap, rsync, prometheus, chromium (and npm) with apt-get when missing (root only; never fails, says why it did not)
 system-tools:
 	@missing=""; for package in $(SYSTEM_PACKAGES); do \
 		dpkg-query -W -f='$${Status}\n' $$package 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$package"; \
@@ -56,12 +57,14 @@ system-tools:
 		|| echo "system-tools: apt-get could not install$$missing: the tests that need them skip or fail saying so"
 
 # Node tools, pinned in ci-tools/package-lock.json: gitlab-ci-local runs the baked .gitlab-ci.yml
-# (tests/test_ci_gitlab_local.py). npm ci writes node_modules/.package-lock.json last.
+# (tests/test_ci_gitlab_local.py); vega, vega-lite, vega-embed are what scripts/vendor_vega.py inlines into the
+# baked plots_template.html; mermaid draws the report comment's charts (tests/test_browser.py, make screenshots).
+# npm ci writes node_modules/.package-lock.json last.
 ci-tools/node_modules/.package-lock.json: ci-tools/package.json ci-tools/package-lock.json
 	@if command -v npm >/dev/null; then npm ci --prefix ci-tools --no-audit --no-fund; \
 	else echo "ci-tools: npm not found (make system-tools installs it, as root): tests/test_ci_gitlab_local.py will fail"; fi
 
-## Install the pinned Node tools (gitlab-ci-local) into ci-tools/node_modules with npm ci
+## Install the pinned Node tools (gitlab-ci-local, vega, mermaid) into ci-tools/node_modules with npm ci
 ci-tools: system-tools ci-tools/node_modules/.package-lock.json
 
 ## Benchmark /predict against `mlflow models serve` on the same model (writes benchmarks/results.json)
@@ -80,10 +83,31 @@ bench-quick: $(VENV)/.installed
 
 .PHONY: system-tools ci-tools bench-serving bench bench-quick
 
+# The docs site: docs/ and mkdocs.yml. The options page's table comes from cookiecutter.json first.
+# chromium (SYSTEM_PACKAGES) is for tests/test_browser.py and `make screenshots`: Playwright drives Debian's
+# build, because Playwright's own browser download needs a CDN that is not reachable everywhere.
+export NO_MKDOCS_2_WARNING := 1
+
+## Build the docs site into build/site with mkdocs --strict (a broken link, anchor or image fails it)
+docs: $(VENV)/.installed
+	python scripts/options_table.py
+	mkdocs build --strict
+
+## Serve the docs site at http://127.0.0.1:8001, rebuilt on every change
+docs-serve: $(VENV)/.installed
+	python scripts/options_table.py
+	mkdocs serve --strict --dev-addr 127.0.0.1:8001
+
+## Take the docs' screenshots (docs/images/*.png) from a fresh bake, with Playwright and Debian's Chromium
+screenshots: $(VENV)/.installed system-tools ci-tools
+	python scripts/screenshots.py
+
+.PHONY: docs docs-serve screenshots
+
 ## Check the template's own Python (hooks, tests) with ruff
 lint: $(VENV)/.installed
-	ruff check hooks tests
-	ruff format --check hooks tests
+	ruff check hooks tests scripts
+	ruff format --check hooks tests scripts
 
 ## Remove .venv and build/
 clean:

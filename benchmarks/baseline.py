@@ -5,7 +5,8 @@ write it without DVC. Read the CSV, split, fit, evaluate, save the model, log on
 
 It reads the same params.yaml as the baked project (data, prepare and train sections) and does the
 same computation: the same stratified split, the same preprocessing and estimator with the same
-hyperparameters, the same metrics and plot data, and the same MLflow calls as the evaluate stage
+hyperparameters, the same metrics and plot data (permutation importance too), and the same MLflow calls
+as the evaluate stage
 (SQLite store in the working directory: params, the test rows as a dataset, metrics, plot files, the
 model with signature, input example and explicit pip requirements, a registered version with the alias
 `candidate`). It skips what the pipeline adds on top: checking the data against its contract,
@@ -26,6 +27,7 @@ from mlflow.models import infer_signature
 from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
+from sklearn.inspection import permutation_importance
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, roc_auc_score, roc_curve
 from sklearn.model_selection import train_test_split
@@ -91,6 +93,13 @@ def main() -> None:
     }
     metrics = {name: round(float(value), 6) for name, value in metrics.items()}
     fpr, tpr, _ = roc_curve(positive, probabilities[:, 1])
+    # The evaluate stage's permutation importance: the same scorer, repeats, row sample and seed.
+    evaluate = params.get("evaluate", {})
+    rows = min(evaluate.get("importance_rows", 5000), len(x_test))
+    importance = permutation_importance(
+        model, x_test, y_test, scoring=evaluate.get("primary_metric", "roc_auc"),
+        n_repeats=evaluate.get("importance_repeats", 5), max_samples=rows, random_state=train_params["seed"],
+    )  # fmt: skip
 
     (out_dir / "plots").mkdir(parents=True, exist_ok=True)
     joblib.dump(model, out_dir / "model.joblib")
@@ -99,6 +108,10 @@ def main() -> None:
         out_dir / "plots/confusion.csv", index=False
     )
     pd.DataFrame({"fpr": fpr, "tpr": tpr}).round(6).to_csv(out_dir / "plots/roc.csv", index=False)
+    means, spreads = importance.importances_mean.round(6), importance.importances_std.round(6)
+    pd.DataFrame({"feature": x_test.columns, "importance": means, "std": spreads}).sort_values(
+        ["importance", "feature"], ascending=[False, True]
+    ).to_csv(out_dir / "plots/importance.csv", index=False)
     print(f"baseline: {json.dumps(metrics)}")
 
     mlflow.set_tracking_uri("sqlite:///mlflow.db")
@@ -109,7 +122,7 @@ def main() -> None:
         dataset = mlflow.data.from_pandas(test, source=str(raw_csv), targets=target, name="test")
         mlflow.log_input(dataset, context="test")
         mlflow.log_metrics(metrics, dataset=dataset)
-        for name in ("metrics.json", "plots/confusion.csv", "plots/roc.csv"):
+        for name in ("metrics.json", "plots/confusion.csv", "plots/roc.csv", "plots/importance.csv"):
             mlflow.log_artifact(str(out_dir / name), artifact_path="evaluation")
         logged = mlflow.sklearn.log_model(
             model,

@@ -59,7 +59,8 @@ def test_run_records_params_metrics_plots_dataset_model_and_lineage(served, mlfl
     metrics = json.loads((project / "metrics" / "metrics.json").read_text())
     assert logged.data.metrics == pytest.approx(metrics) == info["metrics"]
     artifacts = {item.path for item in client.list_artifacts(info["run_id"], "evaluation")}
-    assert artifacts == {"evaluation/metrics.json", "evaluation/confusion.csv", "evaluation/roc.csv"}
+    plot_data = {"confusion.csv", "roc.csv", "importance.csv"}
+    assert artifacts == {"evaluation/metrics.json", *(f"evaluation/{name}" for name in plot_data)}
 
     # the test data as an MLflow dataset: name, DVC's md5 of the file as digest, rows
     test_file = project / "data" / "prepared" / "test.parquet"

@@ -23,13 +23,15 @@ def test_regression_pipeline_reports_regression_metrics_and_plots(tmp_path):
     assert "Predicted vs actual" in (tmp_path / "plots" / "index.html").read_text()
 
 
-def test_same_data_params_and_seed_give_byte_identical_metrics(tmp_path):
+def test_same_data_params_and_seed_give_byte_identical_metrics_and_plots(tmp_path):
     project = bake(tmp_path, task="regression", model="random_forest", dvc_remote="none")
     run(BIN / "dvc", "repro", cwd=project)
     first = (project / "metrics" / "metrics.json").read_bytes()
+    plots = {path.name: path.read_bytes() for path in (project / "plots").glob("*.csv")}  # importance.csv too
     output = run(BIN / "dvc", "repro", "--force", cwd=project).stdout
     assert stages_run(output) == ["validate", "prepare", "train", "evaluate"]
     assert (project / "metrics" / "metrics.json").read_bytes() == first
+    assert {path.name: path.read_bytes() for path in (project / "plots").glob("*.csv")} == plots
     assert len(mlflow_runs(project)) == 2
 
 

@@ -1,7 +1,9 @@
-"""report.py: the regression gate, the markdown, and the comment on a local stand-in for the GitHub and
-GitLab comment APIs (tests/comment_api.py): create, update in place, no token, fork, API errors."""
+"""report.py: the regression gate, the markdown, the plots drawn in it (charts.py), and the comment on a
+local stand-in for the GitHub and GitLab comment APIs (tests/comment_api.py): create, update in place, no
+token, fork, API errors."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 from comment_api import CommentAPI
 
-from {{ cookiecutter.package }} import params, report
+from {{ cookiecutter.package }} import charts, params, report
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 EVALUATE = params.load(PROJECT_ROOT / "params.yaml").evaluate
@@ -100,6 +102,92 @@ def test_a_long_report_is_cut_below_githubs_comment_limit_keeping_the_verdict(tm
     assert cut.startswith(report.MARKER) and "**Gate passed:** ok." in cut
     assert "more lines are in the job log and reports/report.md" in cut
     assert report.fit("short") == "short"
+
+
+# --- the plots in the comment (charts.py) --------------------------------------------------------
+
+ROC_BASE = "fpr,tpr\n0.0,0.0\n0.0,0.8\n0.1,0.9\n1.0,1.0\n"
+ROC_HEAD = "fpr,tpr\n0.0,0.0\n0.2,0.7\n0.5,0.9\n1.0,1.0\n"
+
+
+def mermaid_blocks(lines: list[str]) -> list[list[str]]:
+    """The lines inside each ```mermaid fence."""
+    text = "\n".join(lines)
+    return [block.split("\n") for block in re.findall(r"```mermaid\n(.*?)\n```", text, flags=re.DOTALL)]
+
+
+def series(block: list[str]) -> list[list[float]]:
+    return [json.loads(line.strip()[len("line ") :]) for line in block if line.strip().startswith("line [")]
+
+
+def test_roc_chart_draws_chance_base_and_this_branch_read_at_the_same_false_positive_rates():
+    lines = charts.roc_chart(charts.read_rows(ROC_BASE), charts.read_rows(ROC_HEAD), "main")
+    (block,) = mermaid_blocks(lines)
+    assert "xychart-beta" in block and '      plotColorPalette: "#9e9e9e, #1f77b4, #ff7f0e"' in block
+    chance, base, head = series(block)
+    assert chance == charts.ROC_GRID and len(base) == len(head) == len(charts.ROC_GRID)
+    assert base[charts.ROC_GRID.index(0.1)] == 0.9 and head[charts.ROC_GRID.index(0.1)] == 0.0  # best TPR by then
+    assert base[-1] == head[-1] == 1.0
+    assert "_Lines: grey: chance, blue: `main`, orange: this branch._" in lines
+
+
+def test_a_chart_without_base_data_draws_this_branch_in_its_own_colour_and_says_so():
+    lines = charts.roc_chart(None, charts.read_rows(ROC_HEAD), "main")
+    (block,) = mermaid_blocks(lines)
+    assert len(series(block)) == 2 and '      plotColorPalette: "#9e9e9e, #ff7f0e"' in block
+    assert any("`main` has no data for this plot yet" in line for line in lines)
+
+
+def test_confusion_table_counts_this_branch_and_the_change_against_base():
+    base = "actual,predicted\nyes,yes\nyes,no\nno,no\n"
+    head = "actual,predicted\nyes,yes\nyes,yes\nno,no\n"
+    lines = charts.confusion_table(charts.read_rows(base), charts.read_rows(head), "main")
+    assert "| `no` | 1 | 0 |" in lines
+    assert "| `yes` | 0 (-1) | 2 (+1) |" in lines
+
+
+def test_importance_table_ranks_the_top_columns_with_their_change_against_base():
+    head = "feature,importance,std\n" + "".join(f"c{index},{index / 100},0.0\n" for index in range(12))
+    base = "feature,importance,std\nc11,0.2,0.0\n"
+    lines = charts.importance_table(charts.read_rows(base), charts.read_rows(head), "main")
+    assert lines[lines.index("| ---: | --- | ---: | ---: | ---: |") + 1] == "| 1 | `c11` | 0.2000 | 0.1100 | -0.0900 |"
+    assert "| 2 | `c10` | - | 0.1000 | - |" in lines
+    assert "_2 more columns in plots/importance.csv._" in lines
+
+
+def test_regression_charts_draw_predictions_by_tenth_and_the_share_of_rows_per_residual_bin():
+    rows = "actual,predicted\n" + "".join(f"{index},{index + 1}\n" for index in range(100))
+    (block,) = mermaid_blocks(charts.predictions_chart(charts.read_rows(rows), charts.read_rows(rows), "main"))
+    actual, base, head = series(block)
+    assert actual[0] == 4.5 and head[0] == base[0] == 5.5 and len(head) == charts.DECILES
+    residuals = "predicted,residual\n" + "".join(f"0,{value}\n" for value in (-3, -1, 1, 1, 2, 3))
+    (block,) = mermaid_blocks(charts.residuals_chart(None, charts.read_rows(residuals), "main"))
+    (shares,) = series(block)
+    assert len(shares) == charts.RESIDUAL_BINS and abs(sum(shares) - 100) < 0.1
+
+
+def test_a_plot_file_that_cannot_be_read_is_named_in_the_section_instead_of_stopping_the_report():
+    lines = charts.plots_section({"roc.csv": (None, "fpr,wrong\n0,1\n")}, "main")
+    assert any(line.startswith("_plots/roc.csv could not be drawn (KeyError") for line in lines)
+
+
+def test_plots_come_before_the_params_table_which_can_be_long(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    plots = charts.plots_section({"roc.csv": (ROC_BASE, ROC_HEAD)}, "main")
+    markdown = report.build_markdown(metrics_diff(0.9, 0.9), "", True, "ok.", PRIMARY, "main", {}, plots)
+    assert markdown.index("### Metrics") < markdown.index("#### ROC curve") < markdown.index("### Params")
+
+
+def test_a_cut_report_keeps_each_chart_whole_or_leaves_it_out_and_says_so(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    chart = charts.roc_chart(charts.read_rows(ROC_BASE), charts.read_rows(ROC_HEAD), "main")
+    markdown = "\n".join([report.MARKER, "**Gate passed:** ok.", *chart, *chart])
+    limit = len(markdown) - 100  # room for the first chart, not the second
+    cut = report.fit(markdown, limit=limit)
+    assert len(cut) <= limit and cut.count("```mermaid") == 1 and cut.count("```") == 2
+    assert "among them 1 chart, left out whole" in cut
+    cut = report.fit(markdown, limit=len(markdown) // 3)
+    assert "```" not in cut and "among them 2 charts, left out whole" in cut
 
 
 # --- posting to the stand-in APIs -------------------------------------------------------------
@@ -317,3 +405,19 @@ def test_command_applies_the_base_branchs_margin_so_a_change_cannot_loosen_its_o
     write_metrics(repo, 0.9 - MARGIN - 0.05)
     assert report.main(["main"], {}) == 1
     assert "The margin is `main`'s; this branch's 0.5 applies once it is merged." in capsys.readouterr().out
+
+
+def test_command_draws_this_branchs_plots_against_those_committed_on_the_base_branch(repo, capsys):
+    git("checkout", "--quiet", "main", cwd=repo)
+    (repo / "plots").mkdir()
+    (repo / "plots" / "roc.csv").write_text(ROC_BASE)
+    git("add", "plots", cwd=repo)
+    git("commit", "--quiet", "-m", "plots", cwd=repo)
+    git("checkout", "--quiet", "-B", "change", cwd=repo)
+    (repo / "plots" / "roc.csv").write_text(ROC_HEAD)  # what `dvc repro` wrote on this branch
+    write_metrics(repo, 0.9)
+    assert report.main(["main"], {}) == 0
+    (block,) = mermaid_blocks((repo / "reports" / "report.md").read_text().splitlines())
+    _, base, head = series(block)
+    assert base == charts.roc_at(charts.read_rows(ROC_BASE), charts.ROC_GRID)
+    assert head == charts.roc_at(charts.read_rows(ROC_HEAD), charts.ROC_GRID)

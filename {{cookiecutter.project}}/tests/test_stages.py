@@ -1,11 +1,15 @@
+from pathlib import Path
+
 import pandas as pd
 import pytest
+import yaml
 
 from {{ cookiecutter.package }} import params
 from {{ cookiecutter.package }}.dataset import features_and_target
 from {{ cookiecutter.package }}.stages import evaluate, prepare, train
 
 DATA = params.Data(target="label", drop_columns=[])
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def fit(table: pd.DataFrame, model: str = "{{ cookiecutter.model }}", **hyperparams):
@@ -80,3 +84,23 @@ def test_metrics_are_in_range(mixed_table):
     assert metrics["rmse"] >= metrics["mae"] >= 0
     assert set(plots) == {"predictions.csv", "residuals.csv"}
 {%- endif %}
+
+
+def test_permutation_importance_ranks_every_feature_column_and_a_rerun_writes_the_same_table(mixed_table):
+    fitted = fit(mixed_table)
+    features, target = features_and_target(mixed_table, DATA, "test table")
+    scoring = "{{ 'accuracy' if cookiecutter.task == 'classification' else 'r2' }}"
+    table = evaluate.importance_table(fitted, features, target, scoring, repeats=2, rows=60, seed=0)
+    assert sorted(table["feature"]) == sorted(features.columns)
+    assert list(table["importance"]) == sorted(table["importance"], reverse=True)
+    again = evaluate.importance_table(fitted, features, target, scoring, repeats=2, rows=60, seed=0)
+    assert again.to_csv(index=False) == table.to_csv(index=False)
+
+
+@pytest.mark.parametrize("key", ["importance_repeats", "importance_rows"])
+def test_importance_settings_below_one_are_refused(tmp_path, key):
+    raw = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text(encoding="utf-8"))
+    raw["evaluate"][key] = 0
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(params.ParamsError, match=f"evaluate.{key} must be 1 or more, got 0"):
+        params.load(tmp_path / "params.yaml")

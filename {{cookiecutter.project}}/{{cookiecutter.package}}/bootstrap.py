@@ -75,6 +75,8 @@ def main() -> None:
         run("git", "init", "--quiet", "--initial-branch=main")
     if not Path(".dvc").exists():
         dvc("init", "--quiet")
+        # `dvc plots show` and `dvc plots diff` draw into this page, which holds Vega itself: no CDN, no internet.
+        dvc("config", "plots.html_template", "../plots_template.html")
     add_raw_data()
     if RAW_CSV.exists() and not SCHEMA.exists():
         from {{ cookiecutter.package }} import contract

@@ -57,6 +57,10 @@ class Evaluate:
     max_latency_ms_per_1000_rows: float
     max_regression: float  # CI gate: largest drop of primary_metric against the base branch that still passes
     promote_margin: float  # `make promote`: how much the candidate must beat the champion by
+    # Permutation importance (evaluate stage): shuffles per column, and the most test rows it scores.
+    # Arrived after 0.2.0 was first declared: the defaults serve projects made before.
+    importance_repeats: int = 5
+    importance_rows: int = 5000
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,9 @@ def load(path: Path = PARAMS_FILE) -> Params:
     for key in ("max_regression", "promote_margin"):
         if getattr(params.evaluate, key) < 0:
             raise ParamsError(f"{path}: evaluate.{key} must be 0 or more, got {getattr(params.evaluate, key)}")
+    for key in ("importance_repeats", "importance_rows"):
+        if getattr(params.evaluate, key) < 1:
+            raise ParamsError(f"{path}: evaluate.{key} must be 1 or more, got {getattr(params.evaluate, key)}")
     if params.drift.psi_threshold <= 0 or params.drift.bins < 2:
         raise ParamsError(
             f"{path}: drift.psi_threshold must be above 0 and drift.bins at least 2, "

@@ -2,7 +2,8 @@
 
 Compares this branch's metrics and params with the base branch's (`dvc metrics diff`, `dvc params
 diff`), fails when the primary metric (params.yaml evaluate.primary_metric) dropped by more than
-evaluate.max_regression, and posts the result as one comment that later runs update in place.
+evaluate.max_regression, and posts the result as one comment that later runs update in place. The
+comment draws the plots of both sides too (charts.py: Mermaid charts and tables from plots/*.csv).
 
 Usage: python -m {{ cookiecutter.package }}.report BASE_REF      (make report BASE=main)
 
@@ -33,11 +34,12 @@ from pathlib import Path
 
 import yaml
 
-from {{ cookiecutter.package }} import params
+from {{ cookiecutter.package }} import charts, params
 
 MARKER = "<!-- dvc-report -->"  # hidden in the rendered comment; how a later run finds it
 REPORT_FILE = Path("reports/report.md")
 MODEL_INFO = Path("models/model_info.json")
+PLOTS_DIR = Path("plots")  # the evaluate stage's plot data; git tracks it, so the base branch has it too
 COMMENT_LIMIT = 65_000  # GitHub refuses comments over 65,536 characters; GitLab allows more
 MAX_PAGES = 50  # of 100 comments each, when looking for our earlier comment
 
@@ -162,7 +164,22 @@ def plots_line(base: str, env: Mapping[str, str]) -> str:
     return f"**Plots:** [`dvc plots diff {base}` in this run's artifacts]({url})"
 
 
-def build_markdown(metrics: dict, params_md: str, passed: bool, why: str, primary: str, base: str, env) -> str:
+def plot_texts(base: str) -> dict[str, tuple[str | None, str | None]]:
+    """{file name: (its text on base, its text here)} for each plots/ file the comment draws; None: not there."""
+    texts = {}
+    for name in charts.DRAWINGS:
+        here = PLOTS_DIR / name
+        shown = run("git", "show", f"{base}:./{here.as_posix()}")
+        old = shown.stdout if shown.returncode == 0 else None
+        if here.is_file():
+            texts[name] = (old, here.read_text(encoding="utf-8"))
+    return texts
+
+
+def build_markdown(
+    metrics: dict, params_md: str, passed: bool, why: str, primary: str, base: str, env, plots: list[str] = ()
+) -> str:
+    """The report; `plots` are charts.plots_section's lines. The params table goes last: it can be long."""
     params_lines = params_md.strip().splitlines()
     if len(params_lines) <= 2:  # only the header: nothing changed
         params_lines = [f"No params differ from `{base}`."]
@@ -181,6 +198,7 @@ def build_markdown(metrics: dict, params_md: str, passed: bool, why: str, primar
             "",
             *metrics_table(metrics, primary, base),
             "",
+            *plots,
             "### Params",
             "",
             *params_lines,
@@ -189,18 +207,38 @@ def build_markdown(metrics: dict, params_md: str, passed: bool, why: str, primar
     )
 
 
+def blocks(markdown: str) -> list[str]:
+    """The markdown's lines, except that a fenced block (a Mermaid chart) is one item: it is kept or cut whole."""
+    items, fence = [], None
+    for line in markdown.splitlines():
+        if fence is not None:
+            fence.append(line)
+            if line.strip() == "```":
+                items.append("\n".join(fence))
+                fence = None
+        elif line.startswith("```"):
+            fence = [line]
+        else:
+            items.append(line)
+    return items + (["\n".join(fence)] if fence else [])
+
+
 def fit(markdown: str, limit: int = COMMENT_LIMIT) -> str:
-    """The report cut to `limit` characters at a line break, saying so (the gate comes first, so it stays)."""
+    """The report cut to `limit` characters at a line break, saying so (the gate comes first, so it stays).
+    A chart is never cut in half: it stays whole or is left out, and the note counts it."""
     if len(markdown) <= limit:
         return markdown
-    note = "\n\n_Cut to fit a comment: {} more lines are in the job log and reports/report.md._\n"
-    lines, size = [], len(note) + 10
-    for line in markdown.splitlines():
-        if size + len(line) + 1 > limit:
+    note = "\n\n_Cut to fit a comment: {} more lines are in the job log and reports/report.md{}._\n"
+    items, kept, size = blocks(markdown), [], len(note) + 60
+    for item in items:
+        if size + len(item) + 1 > limit:
             break
-        lines.append(line)
-        size += len(line) + 1
-    return "\n".join(lines) + note.format(len(markdown.splitlines()) - len(lines))
+        kept.append(item)
+        size += len(item) + 1
+    rest = items[len(kept) :]
+    left_out = sum(item.startswith("```mermaid") for item in rest)
+    charts_note = f", among them {left_out} chart{'s' if left_out != 1 else ''}, left out whole" if left_out else ""
+    return "\n".join(kept) + note.format(sum(item.count("\n") + 1 for item in rest), charts_note)
 
 
 # --- posting -----------------------------------------------------------------------------------
@@ -346,7 +384,8 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     if base_margin is not None and base_margin != margin:
         why += f" The margin is `{base}`'s; this branch's {margin:g} applies once it is merged."
 
-    markdown = build_markdown(metrics, params_md, passed, why, primary, base, env)
+    plots = charts.plots_section(plot_texts(base), base)
+    markdown = build_markdown(metrics, params_md, passed, why, primary, base, env, plots)
     REPORT_FILE.parent.mkdir(parents=True, exist_ok=True)
     REPORT_FILE.write_text(markdown, encoding="utf-8")
     print(markdown)

@@ -1,6 +1,9 @@
 """Evaluate: score the model on the held-out rows, log the run to MLflow, write metrics, plot data and
 MODEL_INFO_JSON (which run and registered model version this model is).
 
+The plot data includes importance.csv, permutation importance: one prediction per column and repeat on
+at most evaluate.importance_rows test rows, whatever the test set's size; seeded by train.seed.
+
 Usage: python -m {{ cookiecutter.package }}.stages.evaluate MODEL_FILE TEST_PARQUET RAW_CSV METRICS_JSON PLOTS_DIR
        MODEL_INFO_JSON
 RAW_CSV is read only for its md5, the data version that MLflow records with the run.
@@ -13,6 +16,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
+from sklearn.inspection import permutation_importance
 {%- if cookiecutter.task == 'classification' %}
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, roc_auc_score, roc_curve
 from sklearn.preprocessing import label_binarize
@@ -86,6 +90,26 @@ def evaluate(model, features: pd.DataFrame, actual: pd.Series) -> tuple[dict, di
     return compute_metrics(actual, predicted), plot_tables(actual, predicted)
 {% endif %}
 
+def importance_table(
+    model, features: pd.DataFrame, actual: pd.Series, scoring: str, repeats: int, rows: int, seed: int
+) -> pd.DataFrame:
+    """Permutation importance of each input column on (a sample of `rows` of) the test rows: the mean
+    drop of `scoring` over `repeats` shuffles of the column, and its spread. Most important first."""
+    sample = min(rows, len(features))
+    result = permutation_importance(
+        model, features, actual, scoring=scoring, n_repeats=repeats, max_samples=sample, random_state=seed
+    )
+    table = pd.DataFrame(
+        {
+            "feature": features.columns,
+            # + 0.0 turns -0.0 (a column the model ignores) into 0.0
+            "importance": np.round(result.importances_mean, DECIMALS) + 0.0,
+            "std": np.round(result.importances_std, DECIMALS) + 0.0,
+        }
+    )
+    return table.sort_values(["importance", "feature"], ascending=[False, True], ignore_index=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 6:
@@ -95,6 +119,15 @@ def main(argv: list[str] | None = None) -> None:
     model = joblib.load(model_file)
     features, actual = read_features_target(test_file, p.data)
     metrics, plots = evaluate(model, features, actual)
+{%- if cookiecutter.task == 'classification' %}
+    # sklearn's "roc_auc" scorer is binary; "roc_auc_ovr" is the one-vs-rest AUC that compute_metrics reports.
+    multiclass_auc = p.evaluate.primary_metric == "roc_auc" and len(model.classes_) > 2
+    scoring = "roc_auc_ovr" if multiclass_auc else p.evaluate.primary_metric
+{%- else %}
+    scoring = p.evaluate.primary_metric
+{%- endif %}
+    repeats, rows = p.evaluate.importance_repeats, p.evaluate.importance_rows
+    plots["importance.csv"] = importance_table(model, features, actual, scoring, repeats, rows, p.train.seed)
     metrics = {name: round(float(value), DECIMALS) for name, value in metrics.items()}
     print(f"evaluate: {json.dumps(metrics)}")
     metrics_text = json.dumps(metrics, indent=2, sort_keys=True) + "\n"
