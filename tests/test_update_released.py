@@ -83,6 +83,15 @@ def take_the_templates(*relatives: str) -> Callable[[Path], None]:
     return step
 
 
+def importance_params(project: Path) -> None:
+    """The template's dvc.yaml lists evaluate.importance_*: DVC needs them in params.yaml."""
+    params = project / "params.yaml"
+    text = params.read_text().replace(
+        "\nevaluate:\n", "\nevaluate:\n  importance_repeats: 5\n  importance_rows: 5000\n", 1
+    )
+    params.write_text(text)
+
+
 def stage_tests_use_estimators(project: Path) -> None:
     tests = project / "tests" / "test_stages.py"
     tests.write_text(tests.read_text().replace("params.MODELS", "train.ESTIMATORS"))
@@ -96,6 +105,7 @@ MANUAL_STEPS: dict[str, list[tuple[str, Callable[[Path], None]]]] = {
         ("rename `train.hyperparams`", models_get_sections),
         ("take the template's `dvc.yaml`", take_the_templates("dvc.yaml")),
         ("the template's `stages/evaluate.py`", take_the_templates(f"{PACKAGE}/stages/evaluate.py")),
+        ("add `importance_repeats: 5` and `importance_rows: 5000` under `evaluate:`", importance_params),
         ("replace `params.MODELS` with `train.ESTIMATORS`", stage_tests_use_estimators),
     ],
 }
