@@ -48,12 +48,11 @@ def default_branch() -> str:
     (`git remote set-head origin --auto` sets it in an older clone); else `main`."""
     if os.environ.get("CI_DEFAULT_BRANCH"):
         return os.environ["CI_DEFAULT_BRANCH"]
-    try:
-        event = json.loads(Path(os.environ["GITHUB_EVENT_PATH"]).read_text(encoding="utf-8"))
-        if branch := event.get("repository", {}).get("default_branch"):
+    event_file = Path(os.environ.get("GITHUB_EVENT_PATH", ""))
+    if event_file.is_file():
+        event = json.loads(event_file.read_text(encoding="utf-8"))
+        if branch := (event.get("repository") or {}).get("default_branch"):
             return branch
-    except (KeyError, OSError, ValueError, AttributeError):
-        pass
     if os.environ.get("GITHUB_EVENT_NAME") == "schedule" and os.environ.get("GITHUB_REF_NAME"):
         return os.environ["GITHUB_REF_NAME"]
     head = git("symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD").stdout.strip()

@@ -146,7 +146,7 @@ def check_credentials(safe_uri: str) -> None:
             f"MLflow tracking server {safe_uri} {given} (HTTP {error.code}); "
             "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (in CI: the secrets or variables of those names)"
         ) from None
-    except (OSError, ValueError):
+    except OSError:
         return  # it answered /health a moment ago: MLflow itself says what goes wrong now
 
 
