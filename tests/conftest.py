@@ -12,12 +12,14 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
 import yaml
 from cookiecutter.generate import generate_context
 from cookiecutter.main import cookiecutter
 from cookiecutter.prompt import prompt_for_config
+from prometheus_client.parser import text_string_to_metric_families
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 # The test environment's tools (dvc, ruff, uv, python) come first, as in an activated environment:
@@ -203,6 +205,16 @@ def find_python(version: str) -> str | None:
 
 
 # --- DVC remotes: a real S3 endpoint served locally, and a scan for committed credentials ---------
+
+
+def scrape(url: str) -> dict[tuple[str, tuple], float]:
+    """Every sample a /metrics page exports: {(name, sorted labels): value}."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def free_port() -> int:

@@ -26,8 +26,7 @@ import httpx
 import pandas as pd
 import pytest
 import yaml
-from conftest import BIN, TEMPLATE, bake, run, tool_env
-from prometheus_client.parser import text_string_to_metric_families
+from conftest import BIN, TEMPLATE, bake, run, scrape, tool_env
 
 pytestmark = pytest.mark.slow
 
@@ -321,15 +320,6 @@ def test_ci_smoke_test_step_passes_against_the_image(built, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert '/health: {"status":"ok"}' in result.stdout
     assert re.search(r'/predict: \{"predictions":\["\w+"\],"probabilities"', result.stdout), result.stdout
-
-
-def scrape(url: str) -> dict[tuple[str, tuple], float]:
-    text = httpx.get(f"{url}/metrics", timeout=10).text
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 def answered(samples: dict, status: str) -> float:

@@ -26,8 +26,7 @@ import joblib
 import pandas as pd
 import pytest
 import yaml
-from conftest import BIN, TEMPLATE, bake, free_port, run, tool_env
-from prometheus_client.parser import text_string_to_metric_families
+from conftest import BIN, TEMPLATE, bake, free_port, run, scrape, tool_env
 
 pytestmark = pytest.mark.slow
 
@@ -146,15 +145,6 @@ def send(url: str, frame: pd.DataFrame) -> list[dict]:
         assert response.status_code == 200, response.text
         bodies.append(response.json())
     return bodies
-
-
-def scrape(url: str) -> dict[tuple[str, tuple], float]:
-    text = httpx.get(f"{url}/metrics", timeout=10).text
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 def total(samples: dict, name: str, **labels: str) -> float:
