@@ -272,7 +272,9 @@ def test_pull_request_gets_the_report_as_one_comment_and_a_metric_drop_fails_the
     first = act(pull_request_event(7, "more-trees", sha), secrets, "first push")
     assert_act(first, succeeded=True)
     # Logged to a store inside the job; the shared registry is as it was: no version, no alias moved.
-    assert re.search(r"evaluate: MLflow run \w+ in experiment '[\w-]+' at sqlite:///mlflow.db;", first.stdout)
+    assert re.search(
+        r"evaluate: MLflow run \w+ in experiment '[\w-]+' at sqlite:///mlflow\.db \(logged in", first.stdout
+    )
     assert server.registry(project.name) == registry, "a pull request wrote the shared registry"
     # The test job ran its checks; the pipeline pulled main's data and outputs from S3, so only the
     # stages that read the changed param ran again.
@@ -323,7 +325,7 @@ def test_fork_pull_request_without_secrets_reproduces_from_the_cache_and_stays_g
     assert "comes from a fork" in result.stdout and "Gate passed" in summaries(result.stdout)
     assert api.thread("github", REPOSITORY, 11) == []
     # No MLflow login either, and the bake's default URI is the server: the job-local store, green.
-    assert "at sqlite:///mlflow.db;" in result.stdout
+    assert "at sqlite:///mlflow.db (logged in" in result.stdout
     assert mlflow_auth_server.registry(project.name) == registry
 
 

@@ -331,8 +331,8 @@ def test_merge_request_pipelines_log_to_a_job_local_store_and_leave_the_shared_r
     assert first["registry_before"] == first["registry"] == second["registry"] == {"versions": {}, "aliases": {}}
     for result in (first, second):
         log = result["logs"]["pipeline"]
-        assert re.search(r"evaluate: MLflow run \w+ in experiment '[\w-]+' at sqlite:///mlflow.db;", log), where(
-            result, "pipeline"
+        assert re.search(r"evaluate: MLflow run \w+ in experiment '[\w-]+' at sqlite:///mlflow\.db \(logged in", log), (
+            where(result, "pipeline")
         )
     print(f"\n[registry] after the merge request pipelines: {json.dumps(second['registry'])}")
 

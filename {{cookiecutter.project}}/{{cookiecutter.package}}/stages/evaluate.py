@@ -18,7 +18,14 @@ import numpy as np
 import pandas as pd
 from sklearn.inspection import permutation_importance
 {%- if cookiecutter.task == 'classification' %}
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, roc_auc_score, roc_curve
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    f1_score,
+    make_scorer,
+    roc_auc_score,
+    roc_curve,
+)
 from sklearn.preprocessing import label_binarize
 {%- else %}
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
@@ -120,9 +127,11 @@ def main(argv: list[str] | None = None) -> None:
     features, actual = read_features_target(test_file, p.data)
     metrics, plots = evaluate(model, features, actual)
 {%- if cookiecutter.task == 'classification' %}
-    # sklearn's "roc_auc" scorer is binary; "roc_auc_ovr" is the one-vs-rest AUC that compute_metrics reports.
-    multiclass_auc = p.evaluate.primary_metric == "roc_auc" and len(model.classes_) > 2
-    scoring = "roc_auc_ovr" if multiclass_auc else p.evaluate.primary_metric
+    scoring = p.evaluate.primary_metric
+    if scoring == "roc_auc" and len(model.classes_) > 2:
+        # The one-vs-rest AUC that compute_metrics reports, over every class the model knows: sklearn's own
+        # "roc_auc_ovr" scorer fails on test rows that lack one of them.
+        scoring = make_scorer(roc_auc_score, response_method="predict_proba", multi_class="ovr", labels=model.classes_)
 {%- else %}
     scoring = p.evaluate.primary_metric
 {%- endif %}
