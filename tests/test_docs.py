@@ -1,12 +1,15 @@
 """The template's docs site: it builds with `mkdocs build --strict` and its link validation catches every
-kind of broken link; the options table is what cookiecutter.json says, in the docs and in the README;
-every image the docs show exists; troubleshooting lists every error message the project prints on
-purpose; and the workflow that publishes the site passes the linters the generated CI passes."""
+kind of broken link; its "In a baked project" pages are the baked project's own docs/ (one file per page),
+template-owned, and their links work in every bake; the options table is what cookiecutter.json says, in
+the docs and in the README; every image the docs show exists; troubleshooting (the bake's page for the
+project's messages, the site's for the hook's) lists every error message printed on purpose; and the
+workflow that publishes the site passes the linters the generated CI passes."""
 
 import ast
 import json
 import re
 import shutil
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,7 @@ from conftest import BIN, TEMPLATE, run, tool_env
 from cookiecutter.main import cookiecutter
 
 DOCS = TEMPLATE / "docs"
+PROJECT_DOCS = TEMPLATE / "{{cookiecutter.project}}" / "docs"
 PAGES_WORKFLOW = TEMPLATE / ".github" / "workflows" / "docs.yml"
 MKDOCS_ENV = tool_env(NO_MKDOCS_2_WARNING="1")  # Material's end-of-life banner; it never fails the build
 # The messages are found in the source: sys.exit(...), raise ...Error(...), print(..., file=sys.stderr),
@@ -39,8 +43,11 @@ def test_site_builds_with_strict_link_validation(tmp_path):
 
 def test_strict_build_fails_on_a_missing_page_a_missing_anchor_an_absolute_link_and_a_page_not_in_nav(tmp_path):
     """The validation block of mkdocs.yml at work: each of these passes a default strict build."""
-    shutil.copytree(DOCS, tmp_path / "docs")
-    shutil.copy(TEMPLATE / "mkdocs.yml", tmp_path)
+    shutil.copytree(DOCS, tmp_path / "docs")  # docs/project, a symlink, becomes a copy of the project's pages
+    shutil.copytree(PROJECT_DOCS, tmp_path / "{{cookiecutter.project}}" / "docs")  # mkdocs.yml watches it
+    for path in ("mkdocs.yml", "cookiecutter.json", "scripts/project_docs.py"):  # the hook renders from the answers
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(TEMPLATE / path, tmp_path / path)
     with open(tmp_path / "docs" / "index.md", "a") as page:
         page.write("\n[a](no-such-page.md) [b](design.md#no-such-anchor) [c](/docs/design.md)\n")
     (tmp_path / "docs" / "orphan.md").write_text("# Not in the nav\n")
@@ -48,6 +55,48 @@ def test_strict_build_fails_on_a_missing_page_a_missing_anchor_an_absolute_link_
     assert result.returncode == 1
     for problem in ("no-such-page.md", "no-such-anchor", "/docs/design.md", "orphan.md"):
         assert problem in result.stderr, problem
+
+
+def test_the_site_shows_the_baked_projects_own_pages_which_updates_refresh(rendered):
+    """One file per page: docs/project is the project's docs/, every page of it is in the nav, and no page
+    is in the cruft skip list (so `cruft update` brings their fixes)."""
+    assert (DOCS / "project").is_symlink() and (DOCS / "project").resolve() == PROJECT_DOCS.resolve()
+    pages = sorted(path.name for path in PROJECT_DOCS.glob("*.md"))
+    assert len(pages) >= 8 and not [path for path in PROJECT_DOCS.iterdir() if path.suffix != ".md"]
+    nav = re.findall(r"^\s+- [^:]+: project/(\S+)$", (TEMPLATE / "mkdocs.yml").read_text(), flags=re.MULTILINE)
+    assert sorted(nav) == pages
+    pyproject = tomllib.loads((rendered[0] / "pyproject.toml").read_text())
+    skipped = pyproject["tool"]["cruft"]["skip"]
+    assert "README.md" in skipped  # the team's
+    assert not [entry for entry in skipped if entry.split("/")[0] == "docs" or "*" in entry], skipped
+
+
+def slug(heading: str) -> str:
+    """The anchor mkdocs (and GitHub, for these headings) gives a heading."""
+    text = re.sub(r"[^\w\s-]", "", heading.replace("`", "")).strip().lower()
+    return re.sub(r"[-\s]+", "-", text)
+
+
+def anchors(page: Path) -> set[str]:
+    text = re.sub(r"^```.*?^```", "", page.read_text(), flags=re.MULTILINE | re.DOTALL)  # no comments of code
+    return {slug(heading) for heading in re.findall(r"^#+ (.+)$", text, flags=re.MULTILINE)}
+
+
+def test_baked_readme_and_pages_link_only_to_pages_and_headings_the_bake_has(rendered):
+    """GitHub and GitLab show the bake's docs/ as they are: every link between them must resolve in each
+    bake, whatever its options left out; the README links to every page."""
+    for project in rendered:
+        sources = [project / "README.md", *sorted((project / "docs").glob("*.md"))]
+        for source in sources:
+            for target in re.findall(r"\]\(([^)\s]+)\)", source.read_text()):
+                if re.match(r"[a-z]+:", target):
+                    continue  # a web address
+                path, _, anchor = target.partition("#")
+                page = (source.parent / path).resolve() if path else source
+                assert page.is_file(), f"{project.name}/{source.name} links to {target}: no such file"
+                assert not anchor or anchor in anchors(page), f"{project.name}/{source.name}: no heading for {target}"
+        linked = set(re.findall(r"\]\(docs/([\w-]+\.md)", (project / "README.md").read_text()))
+        assert linked | {"serving.md"} == {path.name for path in (project / "docs").glob("*.md")}
 
 
 def test_options_table_in_docs_and_readme_is_generated_from_cookiecutter_json():
@@ -119,25 +168,37 @@ def messages(path) -> list[tuple[int, str]]:
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory) -> list:
-    """The package's modules as two bakes render them (hooks off: only the files matter here): the default,
-    and regression + your own CSV + no serving app, whose modules print other messages."""
+def rendered(tmp_path_factory) -> list[Path]:
+    """Two bakes (hooks off: only the files matter here): the default, and regression + your own CSV + no
+    serving app + no CI + no remote, whose modules print other messages and whose pages render otherwise."""
     out = tmp_path_factory.mktemp("rendered")
-    answers = [{}, {"task": "regression", "data_path": "x.csv", "target": "y", "docker": "no", "project": "other"}]
+    other = {"task": "regression", "data_path": "x.csv", "target": "y", "project": "other"}
+    answers = [{}, {**other, "docker": "no", "ci": "none", "dvc_remote": "none"}]
     projects = [cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(out), extra_context=extra,
                              accept_hooks=False) for extra in answers]  # fmt: skip
-    modules = [path for project in projects for path in sorted(Path(project).rglob("*.py"))]
-    return [path for path in modules if "tests" not in path.parts] + [TEMPLATE / "hooks" / "pre_gen_project.py"]
+    return [Path(project) for project in projects]
+
+
+def baked_messages(project: Path) -> list[tuple[Path, int, str]]:
+    modules = [path for path in sorted(project.rglob("*.py")) if "tests" not in path.relative_to(project).parts]
+    return [(path, line, fragment) for path in modules for line, fragment in messages(path)]
+
+
+def missing_from(page: Path, found: list[tuple[Path, int, str]]) -> list[str]:
+    text = " ".join(page.read_text().replace("`", "").split())
+    missing = {f"{path.parent.name}/{path.name}:{line}: {fragment!r}" for path, line, fragment in found
+               if fragment.replace("`", "") not in text}  # fmt: skip
+    return sorted(missing)
 
 
 def test_troubleshooting_lists_every_error_message_the_project_prints_on_purpose(rendered):
-    page = " ".join((DOCS / "troubleshooting.md").read_text().replace("`", "").split())
-    missing = []
-    for path in rendered:
-        for line, fragment in messages(path):
-            if fragment.replace("`", "") not in page:
-                missing.append(f"{path.parent.name}/{path.name}:{line}: {fragment!r}")
-    assert sorted(set(missing)) == [], "add these messages (and their fix) to docs/troubleshooting.md"
+    """A bake's docs/troubleshooting.md lists what its own modules print; the site's page what the hook prints."""
+    for project in rendered:
+        missing = missing_from(project / "docs" / "troubleshooting.md", baked_messages(project))
+        assert missing == [], f"{project.name}: add these messages (and their fix) to its docs/troubleshooting.md"
+    hook = TEMPLATE / "hooks" / "pre_gen_project.py"
+    missing = missing_from(DOCS / "troubleshooting.md", [(hook, line, text) for line, text in messages(hook)])
+    assert missing == [], "add these messages (and their fix) to docs/troubleshooting.md"
 
 
 def test_message_finder_sees_exits_raises_stderr_prints_and_hook_answers(tmp_path):
