@@ -151,9 +151,8 @@ def test_docker_no_bakes_no_image_job(baked):
     assert "models/model.joblib" not in config["pipeline"]["artifacts"]["paths"]
 
 
-def test_readme_says_how_to_roll_back(baked):
-    readme = (baked("s3") / "README.md").read_text()
-    serving = readme.split("## Serving", 1)[1].split("\n## ", 1)[0]
+def test_serving_page_says_how_to_roll_back(baked):
+    serving = (baked("s3") / "docs" / "serving.md").read_text()
     assert "ghcr.io/" in serving and "$CI_REGISTRY_IMAGE" in serving
     assert "roll back" in serving.lower() and "<sha>" in serving.lower()
-    assert "## Serving" not in (baked("s3-no-docker") / "README.md").read_text()
+    assert "made without the serving app" in (baked("s3-no-docker") / "docs" / "serving.md").read_text()

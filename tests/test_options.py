@@ -111,6 +111,10 @@ def expected_files(answers: dict) -> set[str]:
         "tests/test_registry.py", "tests/test_tracking.py",  # MLflow issue
         "tests/test_report.py", "tests/comment_api.py", "tests/test_drift.py",  # CI report, gate, drift
         "plots_template.html",  # dvc plots show/diff draw offline (issue 18)
+        *(f"docs/{page}.md" for page in (  # the machinery's pages, template-owned (issue 18)
+            "pipeline", "experiments", "data-and-remotes", "ci-report", "registry", "serving", "updates",
+            "troubleshooting",
+        )),
         *(f"{package}/{module}" for module in (
             "__init__.py", "bootstrap.py", "contract.py", "dataset.py", "params.py", "tracking.py", "registry.py",
             "report.py", "drift.py", "charts.py",
@@ -197,8 +201,8 @@ def estimator_table(project, package: str) -> dict[str, str]:
 
 def test_every_list_of_models_is_the_estimator_table(baked):
     """The models are declared once, by ESTIMATORS in the baked train.py; the option's choices, its prompt,
-    the options table of the template's README, params.yaml's sections and the baked README's table and
-    sweep command must name exactly those models."""
+    the options table of the template's README, params.yaml's sections, the baked docs' models table (the
+    pipeline page) and sweep command (the experiments page) must name exactly those models."""
     answers, project = baked
     estimators = estimator_table(project, answers["package"])
     models = list(estimators)
@@ -213,10 +217,10 @@ def test_every_list_of_models_is_the_estimator_table(baked):
     assert [key for key in train if key not in ("model", "seed")] == models
     if answers["task"] == "regression":
         assert train["linear"] == {"alpha": 1.0}  # Ridge takes alpha, not LogisticRegression's C
-    readme = (project / "README.md").read_text()
-    table = dict(re.findall(r"^\| `(\w+)` \| `(\w+)` \| `train\.\1` \|$", readme, flags=re.MULTILINE))
+    pipeline = (project / "docs" / "pipeline.md").read_text()
+    table = dict(re.findall(r"^\| `(\w+)` \| `(\w+)` \| `train\.\1` \|$", pipeline, flags=re.MULTILINE))
     assert table == estimators
-    assert f"-S 'train.model={','.join(models)}'" in readme
+    assert f"-S 'train.model={','.join(models)}'" in (project / "docs" / "experiments.md").read_text()
 
 
 def test_mlflow_ui_follows_the_tracking_uri(baked):

@@ -136,7 +136,8 @@ def test_clone_elsewhere_fails_to_pull_until_local_config_points_at_the_remote(p
     failed = run(DVC, "pull", cwd=clone, check=False)
     assert failed.returncode != 0
     assert "do not exist neither locally nor on remote" in failed.stdout + failed.stderr
-    assert "do not exist neither locally nor on remote" in (clone / "README.md").read_text()  # and what to do
+    page = (clone / "docs" / "data-and-remotes.md").read_text()
+    assert "do not exist neither locally nor on remote" in page  # and the page says what to do
     run(DVC, "remote", "modify", "--local", "storage", "url", remote_of(pushed), cwd=clone)
     run(DVC, "pull", cwd=clone)
     assert fingerprint(clone) == fingerprint(pushed)

@@ -3,7 +3,7 @@ checks signatures like S3): the push/clone/pull round trip, and the failures tha
 lose nothing (unreachable endpoint, wrong or missing credentials, missing bucket, interrupted push).
 
 One s3 bake is reproduced, committed and pushed once per module. The endpoint and the keys reach DVC
-the ways the baked README documents: `dvc remote modify --local` and AWS_* environment variables.
+the ways the baked docs/data-and-remotes.md documents: `dvc remote modify --local` and AWS_* environment variables.
 """
 
 import hashlib
@@ -63,9 +63,9 @@ def local_state(project: Path) -> dict:
 
 
 def storage_section(project: Path) -> str:
-    """The baked README's "Data and model storage" section: where the errors below must be explained."""
-    readme = (project / "README.md").read_text()
-    return readme.split("## Data and model storage", 1)[1].split("\n## ", 1)[0]
+    """The baked docs' "Where data and models are stored" section: where the errors below must be explained."""
+    page = (project / "docs" / "data-and-remotes.md").read_text()
+    return page.split("## Where data and models are stored", 1)[1].split("\n## ", 1)[0]
 
 
 def files_pushed(output: str) -> int:
