@@ -83,7 +83,8 @@ bench-quick: $(VENV)/.installed
 
 .PHONY: system-tools ci-tools bench-serving bench bench-quick
 
-# The docs site: docs/ and mkdocs.yml. The options page's table comes from cookiecutter.json first.
+# The docs site: docs/ (docs/project: the baked project's pages) and mkdocs.yml. The options page's table comes
+# from cookiecutter.json first.
 # chromium (SYSTEM_PACKAGES) is for tests/test_browser.py and `make screenshots`: Playwright drives Debian's
 # build, because Playwright's own browser download needs a CDN that is not reachable everywhere.
 export NO_MKDOCS_2_WARNING := 1
