@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BIN, TEMPLATE, run, tool_env
 from cookiecutter.main import cookiecutter
+from helpers import BIN, TEMPLATE, run, tool_env
 
 DOCS = TEMPLATE / "docs"
 PROJECT_DOCS = TEMPLATE / "{{cookiecutter.project}}" / "docs"
