@@ -148,9 +148,7 @@ def check_tracking_uri(answers):
 
 def main():
     problems = [
-        problem
-        for check in (check_names, check_data, check_remote, check_tracking_uri)
-        for problem in check(ANSWERS)
+        problem for check in (check_names, check_data, check_remote, check_tracking_uri) for problem in check(ANSWERS)
     ]
     if problems:
         print("Cannot create the project; fix these answers and run cookiecutter again:", file=sys.stderr)
