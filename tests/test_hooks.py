@@ -5,7 +5,7 @@ import json
 import shutil
 
 import pytest
-from conftest import BIN, DEFAULTS, TEMPLATE, bake, run, tool_env, write_messy_csv
+from helpers import BIN, DEFAULTS, TEMPLATE, bake, run, tool_env, write_messy_csv
 
 CRUFT = BIN / "cruft"
 CHOICES = {name: value for name, value in DEFAULTS.items() if isinstance(value, list)}
