@@ -164,8 +164,11 @@ def test_kept_answers_link_a_cookiecutter_project_to_cruft_without_retyping(tmp_
     kept = (project / ".cookiecutter.json").read_text()
     assert {key: json.loads(kept)[key] for key in answers} == answers
 
-    run(CRUFT, "link", "--no-input", "--extra-context", kept, template_repository, cwd=project)
-    context = json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]
+    made_from = run("git", "rev-parse", "HEAD", cwd=template_repository).stdout.strip()
+    run(CRUFT, "link", "--no-input", "--checkout", made_from, "--extra-context", kept, template_repository, cwd=project)
+    state = json.loads((project / ".cruft.json").read_text())
+    assert state["commit"] == made_from
+    context = state["context"]["cookiecutter"]
     assert {key: value for key, value in context.items() if not key.startswith("_")} == json.loads(kept)
     # The linked answers render the files the project has: nothing to update, nothing differs.
     assert run(CRUFT, "diff", "--exit-code", cwd=project).stdout == ""
