@@ -1,18 +1,18 @@
-"""Remove what the answers did not select, bring in the user's CSV, then hand over to bootstrap.
+"""Remove the directories the answers did not select, then hand over to bootstrap.
 
 All real setup (git, DVC, data, remote, first commit) lives in the project's own
 `{{ cookiecutter.package }}/bootstrap.py`, which `make setup` runs too. This hook only runs it when every
 dependency in the project's pyproject.toml is installed here; under pipx or uvx they are not, and the
-hook says how to finish.
+hook says how to finish. (Single files that were not selected never get written: their names render
+empty. The user's CSV is already in data/raw/: the pre-gen hook copied it.)
 
-Under cruft the hook stops after pruning: `cruft update` and `cruft diff` render the template into
-throw-away directories to diff two versions, and a git repository or DVC cache there would enter
-that diff. `cruft create` also writes `.cruft.json` only after this hook, so the first commit made
-later by `make setup` is the one that includes it.
+Under cruft the hook stops after pruning, silently: `cruft update` and `cruft diff` render the template
+into throw-away directories to diff two versions, and a git repository or DVC cache there would enter
+that diff. `cruft create` also writes `.cruft.json` only after this hook, so a new project finishes with
+`make setup` (the template's README says so), whose first commit includes it.
 """
 
 import importlib.metadata
-import os
 import re
 import shutil
 import subprocess
@@ -20,14 +20,11 @@ import sys
 from pathlib import Path
 
 PACKAGE = "{{ cookiecutter.package }}"
-DATA_PATH = r"""{{ cookiecutter.data_path | replace('"', '') }}""".strip()
-RAW_CSV = Path("data/raw/{{ cookiecutter.__dataset }}.csv")
 CI = "{{ cookiecutter.ci }}"
 DOCKER = "{{ cookiecutter.docker }}"
 # cruft (create, update, diff) adds the template commit it renders to the context; cookiecutter never does.
 CRUFT_COMMIT = "{{ cookiecutter['_commit'] if '_commit' in cookiecutter else '' }}"
 
-# Single files that were not selected are skipped by cookiecutter itself: their names render empty.
 UNSELECTED = {
     ".github": CI not in ("github", "both"),
     f"{PACKAGE}/serve.py": DOCKER != "yes",
@@ -47,20 +44,6 @@ def remove_unselected():
             shutil.rmtree(path)
         else:
             path.unlink()
-
-
-def copy_user_data():
-    if DATA_PATH:
-        # Same rule as the pre-gen hook: relative to where cookiecutter was started.
-        source = Path(os.path.expanduser(DATA_PATH))
-        if not source.is_absolute():
-            source = Path(os.environ.get("PWD", ".")) / source
-        if CRUFT_COMMIT and not source.is_file():
-            # `cruft update` re-renders on any machine; data/ is the team's and never part of its diff.
-            print(f"cruft: {source} is not here, so {RAW_CSV} was not copied (bootstrap asks for it).")
-            return
-        RAW_CSV.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, RAW_CSV)
 
 
 def missing_dependencies():
@@ -87,12 +70,7 @@ def missing_dependencies():
 
 def main():
     remove_unselected()
-    copy_user_data()
     if CRUFT_COMMIT:
-        print(
-            f"\ncruft: git, DVC and the data are not set up in {Path.cwd().name}/. For a new project, "
-            f"finish with:  cd {Path.cwd().name} && make setup  (its first commit includes .cruft.json)\n"
-        )
         return
     subprocess.run(["git", "init", "--quiet", "--initial-branch=main"], check=True)
     missing = missing_dependencies()

@@ -1,8 +1,13 @@
-"""Check every answer before cookiecutter writes a file.
+"""Check every free-text answer before cookiecutter writes a file, then bring in the user's CSV.
 
 Standard library only: this runs wherever cookiecutter runs (pipx, uvx), before the project's own
 dependencies exist. Each bad answer gets one line naming the option and the fix; then exit 1, and
-cookiecutter removes the (still empty) project directory.
+cookiecutter removes the (still empty) project directory. The choice options need no check here:
+cookiecutter itself refuses a value that is not in their list, before any hook runs.
+
+The CSV is copied here, the one place that knows where a relative data_path points. The template
+has no data/ directory, so cookiecutter, which refuses to write into a directory that exists,
+never meets the data/raw/ made here.
 """
 
 import csv
@@ -10,13 +15,12 @@ import json
 import keyword
 import os
 import re
+import shutil
 import sys
 from pathlib import Path
 
 # The whole rendered context, as JSON (tojson escapes quotes, so any answer fits in this string).
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
-CHOICES = ANSWERS["_choices"]
-MIN_PYTHON = (3, 11)
 SAMPLE_TARGETS = {"classification": "diagnosis", "regression": "progression"}
 # Import names that would shadow a library the pipeline imports.
 TAKEN_NAMES = {"dvc", "mlflow", "sklearn", "pandas", "numpy", "yaml", "joblib", "pyarrow", "tests"}
@@ -24,28 +28,6 @@ S3_URL = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$")
 CREDENTIALS_IN_URL = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@\s]+:[^/@\s]*@", re.IGNORECASE)
 # cruft (create, update, diff) adds the template commit to the context; cookiecutter never does.
 RENDERED_BY_CRUFT = "_commit" in ANSWERS
-
-
-def check_choices(answers):
-    for option, allowed in CHOICES.items():
-        value = answers[option]
-        if value in allowed:
-            continue
-        if option == "python_version" and _older_than_supported(value):
-            yield (
-                f"python_version: {value} is not supported. Python 3.10 reached end of life in "
-                f"October 2026 and pandas 3 and current scikit-learn need 3.11+; "
-                f"choose one of {', '.join(allowed)}."
-            )
-        else:
-            yield f"{option}: '{value}' is not one of {', '.join(allowed)}."
-
-
-def _older_than_supported(version):
-    try:
-        return tuple(int(part) for part in version.split(".")[:2]) < MIN_PYTHON
-    except ValueError:
-        return False
 
 
 def check_names(answers):
@@ -166,15 +148,23 @@ def check_tracking_uri(answers):
 
 def main():
     problems = [
-        problem
-        for check in (check_choices, check_names, check_data, check_remote, check_tracking_uri)
-        for problem in check(ANSWERS)
+        problem for check in (check_names, check_data, check_remote, check_tracking_uri) for problem in check(ANSWERS)
     ]
     if problems:
         print("Cannot create the project; fix these answers and run cookiecutter again:", file=sys.stderr)
         for problem in problems:
             print(f"  - {problem}", file=sys.stderr)
         sys.exit(1)
+    copy_user_data(ANSWERS)
+
+
+def copy_user_data(answers):
+    data_path = answers["data_path"].strip()
+    source = resolve_user_path(data_path) if data_path else None
+    if source and source.is_file():  # else the sample, or a re-render under cruft on another machine
+        raw_csv = Path("data", "raw", f"{answers['__dataset']}.csv")
+        raw_csv.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, raw_csv)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """The options table, generated from cookiecutter.json (the one place an option is declared): its
-default (rendered as a bake would, for the derived ones), its choices (`_choices`, the first is the
-default) and what it means (`_help`). It goes between the markers below in docs/options.md and in
-README.md; `make docs` runs this first, and tests/test_docs.py fails when either file disagrees.
+default (rendered as a bake would, for the derived ones), its choices (a list value is a choice
+variable: cookiecutter asks with a numbered menu, the first is the default) and what it means
+(`_help`). It goes between the markers below in docs/options.md and in README.md; `make docs` runs
+this first, and tests/test_docs.py fails when either file disagrees.
 
 Usage: python scripts/options_table.py [--check]     (--check: exit 1 when a file is not up to date)
 """
@@ -47,7 +48,7 @@ def table(path: Path = COOKIECUTTER_JSON) -> str:
         derived = sorted(set(re.findall(r"cookiecutter\.(\w+)", raw))) if "{{" in str(raw) else []
         if derived:
             shown += " (from " + ", ".join(f"`{name}`" for name in derived) + ")"
-        choices = declared["_choices"].get(key)
+        choices = raw if isinstance(raw, list) else None
         choices_shown = ", ".join(f"`{choice}`" for choice in choices) if choices else "free text"
         rows.append(f"| `{key}` | {cell(shown)} | {cell(choices_shown)} | {cell(declared['_help'][key])} |")
     return "\n".join([START, *rows, END])

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 DVC = BIN / "dvc"
 UP_TO_DATE = "Data and pipelines are up to date."
-MODELS = DEFAULTS["_choices"]["model"]  # test_options.py checks that these are the baked ESTIMATORS
+MODELS = DEFAULTS["model"]  # test_options.py checks that these are the baked ESTIMATORS
 
 
 def reproduced(project: Path) -> Path:

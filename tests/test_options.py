@@ -19,7 +19,8 @@ from helpers import (
     write_messy_csv,
 )
 
-CHOICES = DEFAULTS["_choices"]
+# A list value in cookiecutter.json is a choice variable: its first item is the default.
+CHOICES = {name: value for name, value in DEFAULTS.items() if isinstance(value, list)}
 # Keys later issues and users rely on (issue: template foundation).
 REQUIRED_KEYS = [
     "project_name", "project", "package", "description", "author_name", "author_email", "python_version",
@@ -81,17 +82,18 @@ def test_cookiecutter_json_declares_every_option():
     assert [key for key in REQUIRED_KEYS if key not in DEFAULTS] == []
 
 
-@pytest.mark.parametrize("option", sorted(CHOICES))
-def test_prompt_lists_every_choice_and_default_is_the_first(option):
-    assert DEFAULTS[option] == CHOICES[option][0]
-    prompt = DEFAULTS["__prompts__"][option]
-    assert [value for value in CHOICES[option] if value not in prompt] == []
+def test_choice_prompts_label_only_declared_choices():
+    """A `__prompts__` entry with per-choice labels names only choices the option has (a renamed choice
+    would otherwise keep a stale label and lose its own)."""
+    labelled = {name: prompt for name, prompt in DEFAULTS["__prompts__"].items() if isinstance(prompt, dict)}
+    for name, prompt in labelled.items():
+        assert set(prompt) - {"__prompt__"} <= set(CHOICES[name]), name
 
 
 def test_option_sets_bake_every_value_of_every_option():
     sets = option_sets()
     for option, values in CHOICES.items():
-        baked_values = {answers.get(option, DEFAULTS[option]) for answers in sets}
+        baked_values = {answers.get(option, values[0]) for answers in sets}
         assert set(values) <= baked_values, option
 
 
@@ -104,7 +106,7 @@ def expected_files(answers: dict) -> set[str]:
     dataset = answers["__dataset"]
     files = {
         ".dvc/.gitignore", ".dvc/config", ".dvcignore", ".gitignore", ".pre-commit-config.yaml", "LICENSE",
-        "Makefile", "README.md", "dvc.yaml", "params.yaml", "pyproject.toml",
+        ".cookiecutter.json", "Makefile", "README.md", "dvc.yaml", "params.yaml", "pyproject.toml",
         "data/raw/.gitignore", f"data/raw/{dataset}.csv.dvc", "data/schema.yaml",
         "tests/conftest.py", "tests/test_contract.py", "tests/test_model_quality.py", "tests/test_params.py",
         "tests/test_pipeline.py", "tests/test_stages.py",
@@ -135,6 +137,13 @@ def expected_files(answers: dict) -> set[str]:
 def test_tree_holds_exactly_the_selected_files(baked):
     answers, project = baked
     assert tracked_files(project) == expected_files(answers)
+
+
+def test_project_keeps_its_answers(baked):
+    """.cookiecutter.json holds every answer (what `cruft link --extra-context` takes back), nothing else."""
+    answers, project = baked
+    kept = json.loads((project / ".cookiecutter.json").read_text())
+    assert kept == {key: value for key, value in answers.items() if not key.startswith("_") and key != "data"}
 
 
 def test_no_template_syntax_is_left_in_any_file(baked):
@@ -207,8 +216,6 @@ def test_every_list_of_models_is_the_estimator_table(baked):
     estimators = estimator_table(project, answers["package"])
     models = list(estimators)
     assert CHOICES["model"] == models
-    prompt = re.sub(r"\s*\([^)]*\)", "", DEFAULTS["__prompts__"]["model"].split(":", 1)[1])
-    assert re.split(r",\s*|\s+or\s+", prompt.strip()) == models
     (row,) = [line for line in (TEMPLATE / "README.md").read_text().splitlines() if line.startswith("| `model` |")]
     listed = re.sub(r"\s*\([^)]*\)", "", row.split("|")[3]).split(":")[0]
     assert [name.strip(" `") for name in listed.split(",")] == models  # the generated table's Choices column
