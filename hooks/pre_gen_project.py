@@ -3,7 +3,9 @@
 Standard library only: this runs wherever cookiecutter runs (pipx, uvx), before the project's own
 dependencies exist. Each bad answer gets one line naming the option and the fix; then exit 1, and
 cookiecutter removes the (still empty) project directory. The choice options need no check here:
-cookiecutter itself refuses a value that is not in their list, before any hook runs.
+cookiecutter itself refuses a value that is not in their list, before any hook runs, but it cannot say
+why; so `python_version`, whose refusal must say why (3.10's end of life), is free text checked here
+against its list in cookiecutter.json's `_checked_choices`.
 
 The CSV is copied here, the one place that knows where a relative data_path points. The template
 has no data/ directory, so cookiecutter, which refuses to write into a directory that exists,
@@ -26,8 +28,31 @@ SAMPLE_TARGETS = {"classification": "diagnosis", "regression": "progression"}
 TAKEN_NAMES = {"dvc", "mlflow", "sklearn", "pandas", "numpy", "yaml", "joblib", "pyarrow", "tests"}
 S3_URL = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$")
 CREDENTIALS_IN_URL = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@\s]+:[^/@\s]*@", re.IGNORECASE)
+MIN_PYTHON = (3, 11)
 # cruft (create, update, diff) adds the template commit to the context; cookiecutter never does.
 RENDERED_BY_CRUFT = "_commit" in ANSWERS
+
+
+def check_checked_choices(answers):
+    for option, allowed in answers["_checked_choices"].items():
+        value = answers[option]
+        if value in allowed:
+            continue
+        if option == "python_version" and _older_than_supported(value):
+            yield (
+                f"python_version: {value} is not supported. Python 3.10 reached end of life in "
+                f"October 2026 and pandas 3 and current scikit-learn need 3.11+; "
+                f"choose one of {', '.join(allowed)}."
+            )
+        else:
+            yield f"{option}: '{value}' is not one of {', '.join(allowed)}."
+
+
+def _older_than_supported(version):
+    try:
+        return tuple(int(part) for part in version.split(".")[:2]) < MIN_PYTHON
+    except ValueError:
+        return False
 
 
 def check_names(answers):
@@ -148,7 +173,9 @@ def check_tracking_uri(answers):
 
 def main():
     problems = [
-        problem for check in (check_names, check_data, check_remote, check_tracking_uri) for problem in check(ANSWERS)
+        problem
+        for check in (check_checked_choices, check_names, check_data, check_remote, check_tracking_uri)
+        for problem in check(ANSWERS)
     ]
     if problems:
         print("Cannot create the project; fix these answers and run cookiecutter again:", file=sys.stderr)

@@ -1,6 +1,7 @@
 """The options table, generated from cookiecutter.json (the one place an option is declared): its
 default (rendered as a bake would, for the derived ones), its choices (a list value is a choice
-variable: cookiecutter asks with a numbered menu, the first is the default) and what it means
+variable: cookiecutter asks with a numbered menu, the first is the default; `_checked_choices` lists
+those of a free-text option the pre-gen hook checks) and what it means
 (`_help`). It goes between the markers below in docs/options.md and in README.md; `make docs` runs
 this first, and tests/test_docs.py fails when either file disagrees.
 
@@ -48,7 +49,7 @@ def table(path: Path = COOKIECUTTER_JSON) -> str:
         derived = sorted(set(re.findall(r"cookiecutter\.(\w+)", raw))) if "{{" in str(raw) else []
         if derived:
             shown += " (from " + ", ".join(f"`{name}`" for name in derived) + ")"
-        choices = raw if isinstance(raw, list) else None
+        choices = raw if isinstance(raw, list) else declared.get("_checked_choices", {}).get(key)
         choices_shown = ", ".join(f"`{choice}`" for choice in choices) if choices else "free text"
         rows.append(f"| `{key}` | {cell(shown)} | {cell(choices_shown)} | {cell(declared['_help'][key])} |")
     return "\n".join([START, *rows, END])

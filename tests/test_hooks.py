@@ -10,7 +10,6 @@ from helpers import BIN, DEFAULTS, TEMPLATE, bake, run, tool_env, write_messy_cs
 CRUFT = BIN / "cruft"
 CHOICES = {name: value for name, value in DEFAULTS.items() if isinstance(value, list)}
 BAD_CHOICES = {
-    "python_version": "3.10",  # end of life; the prompt and the options page say why
     "task": "clasification",
     "model": "xgboost",
     "dvc_remote": "gcs",
@@ -77,7 +76,7 @@ def test_bad_choice_is_refused_by_cookiecutter_naming_the_choices_and_nothing_is
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("option", ["python_version", "task"])
+@pytest.mark.parametrize("option", ["task", "ci"])
 def test_bad_choice_is_refused_by_cruft_create_and_nothing_is_written(tmp_path, template_repository, option):
     out = tmp_path / "out"
     context = json.dumps({option: BAD_CHOICES[option]})
@@ -90,6 +89,8 @@ def test_bad_choice_is_refused_by_cruft_create_and_nothing_is_written(tmp_path, 
 
 
 BAD_ANSWERS = {
+    "Python at end of life": (["python_version=3.10"], "python_version: 3.10 is not supported. Python 3.10 reached end of life in October 2026"),
+    "Python not offered": (["python_version=3.15"], "python_version: '3.15' is not one of 3.12, 3.11, 3.13, 3.14."),
     "slug with spaces": (["project=my project!"], "project:"),
     "package starting with a digit": (["package=1model"], "package:"),
     "package that is a keyword": (["package=class"], "package:"),

@@ -19,8 +19,9 @@ from helpers import (
     write_messy_csv,
 )
 
-# A list value in cookiecutter.json is a choice variable: its first item is the default.
-CHOICES = {name: value for name, value in DEFAULTS.items() if isinstance(value, list)}
+# A list value in cookiecutter.json is a choice variable: its first item is the default. The free-text
+# options the pre-gen hook checks against a list (`_checked_choices`) are baked with each value too.
+CHOICES = {name: value for name, value in DEFAULTS.items() if isinstance(value, list)} | DEFAULTS["_checked_choices"]
 # Keys later issues and users rely on (issue: template foundation).
 REQUIRED_KEYS = [
     "project_name", "project", "package", "description", "author_name", "author_email", "python_version",
