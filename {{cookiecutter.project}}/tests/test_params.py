@@ -46,10 +46,44 @@ def test_the_selected_section_is_the_one_used(tmp_path, model):
     assert (loaded.train.model, loaded.train.hyperparams) == (model, project_params()["train"][model] or {})
 
 
-def test_unknown_key_is_named_with_a_suggestion(tmp_path):
-    path = write_params(tmp_path, lambda raw: raw["prepare"].update(tset_size=0.3))
+def rename(section: str, old: str, new: str):
+    return lambda raw: raw[section].update({new: raw[section].pop(old)})
+
+
+def test_a_misspelt_key_is_named_with_a_suggestion(tmp_path):
+    path = write_params(tmp_path, rename("prepare", "test_size", "tset_size"))
     with pytest.raises(params.ParamsError, match=r"unknown key 'prepare.tset_size'; did you mean 'prepare.test_size'"):
         params.load(path)
+
+
+def test_a_misspelt_key_that_has_a_default_is_named_too(tmp_path):
+    path = write_params(tmp_path, rename("evaluate", "importance_rows", "importance_row"))
+    message = r"unknown key 'evaluate.importance_row'; did you mean 'evaluate.importance_rows'"
+    with pytest.raises(params.ParamsError, match=message):
+        params.load(path)
+
+
+def test_a_misspelt_section_is_named_with_a_suggestion(tmp_path):
+    path = write_params(tmp_path, lambda raw: raw.update(evalute=raw.pop("evaluate")))
+    with pytest.raises(params.ParamsError, match=r"unknown key 'evalute'; did you mean 'evaluate'"):
+        params.load(path)
+
+
+def test_the_teams_own_keys_and_sections_load_as_attributes(tmp_path):
+    """A key added to a template section, or a section of the team's own, needs no change to params.py."""
+
+    def add_own(raw):
+        raw["prepare"]["min_rows"] = 50
+        raw["prepare"]["test_sizes"] = [0.1, 0.2]  # close to test_size, which is there: not a typo
+        raw["train"]["n_jobs"] = 2  # under train:, a key that is not a mapping is not a model's section
+        raw["featurize"] = {"window": 7, "columns": ["a", "b"]}
+
+    loaded = params.load(write_params(tmp_path, add_own))
+    assert (loaded.prepare.min_rows, loaded.prepare.test_sizes, loaded.train.n_jobs) == (50, [0.1, 0.2], 2)
+    assert (loaded.featurize.window, loaded.featurize.columns) == (7, ["a", "b"])
+    assert loaded.prepare.test_size == project_params()["prepare"]["test_size"]  # the template's keys as before
+    flat = params.as_flat_dict(loaded)  # MLflow logs them with the rest
+    assert (flat["prepare.min_rows"], flat["train.n_jobs"], flat["featurize.window"]) == (50, 2, 7)
 
 
 def test_missing_key_is_named(tmp_path):
@@ -84,9 +118,9 @@ def test_unknown_model_is_refused_naming_the_sections(tmp_path):
     assert all(model in str(error.value) for model in train.ESTIMATORS)
 
 
-def test_a_misspelt_train_key_is_not_taken_for_a_section(tmp_path):
-    path = write_params(tmp_path, lambda raw: raw["train"].update(sed=7))
-    with pytest.raises(params.ParamsError, match=r"train.sed is not a model's section .*did you mean 'train.seed'"):
+def test_a_misspelt_train_key_is_not_taken_for_a_section_or_the_teams(tmp_path):
+    path = write_params(tmp_path, rename("train", "seed", "sed"))
+    with pytest.raises(params.ParamsError, match=r"unknown key 'train.sed'; did you mean 'train.seed'"):
         params.load(path)
 
 
