@@ -157,7 +157,7 @@ def team_project(tmp_path_factory):
 
     # The team at work, in its own files only: a changed param and one of its own, read by its train stage.
     edit(project / "params.yaml", "alpha: 1.0", "alpha: 0.5")
-    edit(project / "params.yaml", "\ntrain:\n", "\ntrain:\n  min_rows: 100  # the team's: train refuses less data\n")
+    edit(project / "params.yaml", "\ntrain:\n", "\ntrain:\n  min_rows: 50  # the team's: train refuses less data\n")
     edit(project / "dvc.yaml", "      - train.model\n", "      - train.model\n      - train.min_rows\n")
     edit(project / PACKAGE / "stages" / "train.py", "    model = make_model(p.train)",
          "    if len(features) < p.train.min_rows:\n"
