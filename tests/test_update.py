@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import BIN, TEMPLATE, run, stages_run, wall_time
+from helpers import BIN, TEMPLATE, run, stages_run, wall_time
 
 pytestmark = pytest.mark.slow
 
