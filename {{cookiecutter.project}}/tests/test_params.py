@@ -120,9 +120,10 @@ def test_unknown_model_is_refused_naming_the_sections(tmp_path):
     assert all(model in str(error.value) for model in train.ESTIMATORS)
 
 
-def test_a_misspelt_train_key_is_not_taken_for_a_section_or_the_teams(tmp_path):
-    path = write_params(tmp_path, rename("train", "seed", "sed"))
-    with pytest.raises(params.ParamsError, match=r"unknown key 'train.sed'; did you mean 'train.seed'"):
+@pytest.mark.parametrize(("key", "typo"), [("seed", "sed"), ("model", "modle")])
+def test_a_misspelt_train_key_is_not_taken_for_a_section_or_the_teams(tmp_path, key, typo):
+    path = write_params(tmp_path, rename("train", key, typo))
+    with pytest.raises(params.ParamsError, match=rf"unknown key 'train.{typo}'; did you mean 'train.{key}'"):
         params.load(path)
 
 

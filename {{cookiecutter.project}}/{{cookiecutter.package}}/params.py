@@ -182,12 +182,12 @@ def _select_model_section(raw: Any, source: Path) -> Any:
             f"{source}: train.hyperparams is now one section per model: rename it to train.{train.get('model')} "
             "and add the other models' sections (see the template's CHANGELOG)"
         )
+    # A model's section is a mapping, or None when it has no keys (`linear:`).
     sections = {key: value for key, value in train.items() if key not in ("model", "seed") and _is_section(value)}
-    own = {key: value for key, value in train.items() if key not in sections}
-    for key in own:
-        if key not in ("model", "seed"):
-            _reject_typo(key, [name for name in ("model", "seed") if name not in train], "train.", source)
+    own = {key: value for key, value in train.items() if key not in sections}  # model, seed and the team's keys
     if "model" not in train:
+        for key in own:
+            _reject_typo(key, ["model"], "train.", source)
         raise ParamsError(f"{source}: missing key 'train.model'")
     model = train["model"]
     if not isinstance(model, str) or model not in sections:
@@ -199,7 +199,7 @@ def _select_model_section(raw: Any, source: Path) -> Any:
 
 
 def _is_section(value: Any) -> bool:
-    return value is None or isinstance(value, dict)  # None: a section with no keys (`linear:`)
+    return value is None or isinstance(value, dict)
 
 
 def _build(cls: type, raw: Any, prefix: str, source: Path) -> Any:

@@ -36,8 +36,8 @@ from {{ cookiecutter.package }}.dataset import read_features_target
 
 DECIMALS = 6  # metrics are rounded so that reruns and diffs compare cleanly
 # The metrics evaluate.primary_metric may name: it gates a merge (CI), `make promote` and ranks a sweep, all
-# of which take higher as better. Each is also a scikit-learn scorer name: permutation importance
-# (importance_table) scores with it. A metric of your own: compute it in compute_metrics and add it here.
+# of which take higher as better. A metric of your own: compute it in compute_metrics and add it here.
+# Each is also a scikit-learn scorer name, which permutation importance scores with (`scoring` in main).
 {%- if cookiecutter.task == 'classification' %}
 GATE_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc")
 {%- else %}
