@@ -110,7 +110,7 @@ def expected_files(answers: dict) -> set[str]:
         ".cookiecutter.json", "Makefile", "README.md", "dvc.yaml", "params.yaml", "pyproject.toml",
         "data/raw/.gitignore", f"data/raw/{dataset}.csv.dvc", "data/schema.yaml",
         "tests/conftest.py", "tests/test_contract.py", "tests/test_model_quality.py", "tests/test_params.py",
-        "tests/test_pipeline.py", "tests/test_stages.py",
+        "tests/test_pipeline.py", "tests/test_stages.py", "tests/test_team_code.py",
         "tests/test_registry.py", "tests/test_tracking.py",  # MLflow issue
         "tests/test_report.py", "tests/comment_api.py", "tests/test_drift.py",  # CI report, gate, drift
         "plots_template.html",  # dvc plots show/diff draw offline (issue 18)

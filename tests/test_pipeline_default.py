@@ -146,6 +146,15 @@ MISTAKES = {
         "test_sise:",
         "prepare: params.yaml: unknown key 'prepare.test_sise'; did you mean 'prepare.test_size'?",
     ),
+    "primary metric not in GATE_METRICS": (
+        "params.yaml",
+        "primary_metric: roc_auc",
+        "primary_metric: log_loss",
+        (
+            "evaluate: params.yaml: evaluate.primary_metric must be one of accuracy, balanced_accuracy, f1_macro, "
+            "roc_auc, got 'log_loss' (GATE_METRICS in stages/evaluate.py)"
+        ),
+    ),
     "bad contract rule": (
         "data/schema.yaml",
         "type: number",

@@ -1,10 +1,13 @@
 """The update path: a project baked with cruft takes the template's later changes and keeps the team's.
 
 A copy of the template becomes a git repository with two commits: the second changes a CI job on both
-platforms, the Dockerfile, adds a Makefile target and bumps the template version; it also edits files
-the team owns (params.yaml, dvc.yaml, a stage, the README), which `[tool.cruft] skip` must keep out.
-The project is baked from the first commit with `cruft create --checkout`, set up with its bootstrap,
-and changed as a team would: new params, new data (`dvc add`), `dvc repro`, its own module and test.
+platforms, the Dockerfile, params.py and contract.py (which every stage depends on), adds a Makefile
+target and bumps the template version; it also edits files the team owns (params.yaml, dvc.yaml, a
+stage, the README), which `[tool.cruft] skip` must keep out. The project is baked from the first commit
+with `cruft create --checkout`, set up with its bootstrap, and changed as a team would, in its own files
+only: a param of its own read by a stage, a stage of its own with its own params section, new data with
+a new feature column (`dvc add`, `make schema`), a metric of its own as the primary metric, its own
+module and test; then `dvc repro`.
 """
 
 import hashlib
@@ -15,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from helpers import BIN, TEMPLATE, run, stages_run, wall_time
 
 pytestmark = pytest.mark.slow
@@ -30,7 +34,28 @@ DOCKER_CHANGE = 'LABEL org.opencontainers.image.documentation="README.md"'
 MAKE_TARGET = "template-version"
 TEMPLATE_MARK = "changed by the template's second commit"
 # The files cruft may change in the update, and nothing else.
-TEMPLATE_CHANGED = {".cruft.json", ".github/workflows/ci.yml", ".gitlab-ci.yml", "Dockerfile", "Makefile"}
+TEMPLATE_CHANGED = {".cruft.json", ".github/workflows/ci.yml", ".gitlab-ci.yml", "Dockerfile", "Makefile",
+                    f"{PACKAGE}/params.py", f"{PACKAGE}/contract.py"}  # fmt: skip
+# The team's own pipeline pieces.
+FEATURE = "bmi_x_bp"  # a feature column the team derives in its data
+METRIC = "explained_variance"  # a metric the team adds, and makes the primary one
+SUMMARY_STAGE = f"""\"""Summary: the training data's size and the target's mean, for the team's weekly note.\"""
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from {PACKAGE} import params
+
+if __name__ == "__main__":
+    train_file, summary_file = Path(sys.argv[1]), Path(sys.argv[2])
+    p = params.load()
+    table = pd.read_parquet(train_file)
+    mean = round(float(table[p.data.target].mean()), p.summary.decimals)
+    summary_file.write_text(json.dumps({{"rows": len(table), "target_mean": mean}}) + "\\n")
+"""
 
 
 def next_version(version: str) -> str:
@@ -83,6 +108,9 @@ def make_template_repository(root: Path) -> tuple[Path, str, str, str]:
     # The team's files change in the template too: the skip list must keep these changes out.
     for name in ("params.yaml", "dvc.yaml", "{{cookiecutter.package}}/stages/train.py"):
         append(project / name, f"# {TEMPLATE_MARK}\n")
+    # ... and the template's own code, which the team never edits now: its improvements arrive.
+    for name in ("params.py", "contract.py"):
+        append(project / "{{cookiecutter.package}}" / name, f"# {TEMPLATE_MARK}\n")
     append(project / "README.md", f"\n{TEMPLATE_MARK}\n")
     run("git", "commit", "--quiet", "--all", "-m", "Template, second version", cwd=template)
     return template, first, version, new_version
@@ -128,20 +156,51 @@ def team_project(tmp_path_factory):
     assert ".cruft.json" in run("git", "ls-files", cwd=project).stdout.split()
     assert changed_paths(project) == set()
 
-    # The team at work: its own params, new data, its own module and test, an edit of its model code.
+    # The team at work, in its own files only: a changed param and one of its own, read by its train stage.
     edit(project / "params.yaml", "alpha: 1.0", "alpha: 0.5")
+    edit(project / "params.yaml", "\ntrain:\n", "\ntrain:\n  min_rows: 50  # the team's: train refuses less data\n")
+    edit(project / "dvc.yaml", "      - train.model\n", "      - train.model\n      - train.min_rows\n")
+    edit(project / PACKAGE / "stages" / "train.py", "    model = make_model(p.train)",
+         "    if len(features) < p.train.min_rows:\n"
+         "        sys.exit(f\"train: {len(features)} rows, fewer than train.min_rows = {p.train.min_rows}\")\n"
+         "    model = make_model(p.train)")  # fmt: skip
+    # A stage of its own, with its own params section.
+    (project / PACKAGE / "stages" / "summary.py").write_text(SUMMARY_STAGE)
+    append(project / "params.yaml", "\nsummary:\n  decimals: 2\n")
+    pipeline = yaml.safe_load((project / "dvc.yaml").read_text())
+    pipeline["stages"]["summary"] = {
+        "cmd": f"python -m {PACKAGE}.stages.summary data/prepared/train.parquet reports/summary.json",
+        "deps": ["data/prepared/train.parquet", f"{PACKAGE}/stages/summary.py", f"{PACKAGE}/params.py"],
+        "params": ["data.target", "summary"],
+        "outs": [{"reports/summary.json": {"cache": False}}],
+    }
+    (project / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
+    # A metric of its own, the primary metric now; its test of the metrics knows it.
+    evaluate = project / PACKAGE / "stages" / "evaluate.py"
+    edit(evaluate, 'GATE_METRICS = ("r2",)', f'GATE_METRICS = ("r2", "{METRIC}")')
+    edit(evaluate, "from sklearn.metrics import ", "from sklearn.metrics import explained_variance_score, ")
+    edit(evaluate, '        "r2": r2_score(actual, predicted),\n',
+         f'        "r2": r2_score(actual, predicted),\n        "{METRIC}": explained_variance_score(actual, predicted),\n')  # fmt: skip
+    edit(project / "params.yaml", "primary_metric: r2", f"primary_metric: {METRIC}")
+    edit(project / "tests" / "test_stages.py", '{"rmse", "mae", "r2"}', f'{{"rmse", "mae", "r2", "{METRIC}"}}')
+    # New data, with a feature column of its own: the contract follows (`make schema`).
     table = pd.read_csv(project / RAW)
-    table.iloc[: len(table) - 42].to_csv(project / RAW, index=False)
+    table = table.iloc[: len(table) - 42].assign(**{FEATURE: lambda rows: rows["bmi"] * rows["bp"]})
+    table.to_csv(project / RAW, index=False)
     run(DVC, "add", "--quiet", RAW, cwd=project)
+    run("make", "--no-print-directory", "schema", cwd=project)
+    assert f"{FEATURE}:" in (project / "data" / "schema.yaml").read_text()
     (project / PACKAGE / "features.py").write_text('"""The team\'s own features."""\n\nBMI_OBESE = 30.0\n')
     (project / "tests" / "test_features.py").write_text(
         f"from {PACKAGE} import features\n\n\ndef test_obesity_threshold():\n    assert features.BMI_OBESE == 30.0\n"
     )
     append(project / PACKAGE / "stages" / "train.py", "# the team tuned this model\n")
-    with wall_time("team's dvc repro"):
-        run(DVC, "repro", cwd=project)
+    with wall_time("team's dvc repro and first champion"):
+        assert "summary" in stages_run(run(DVC, "repro", cwd=project).stdout)
+        # Trained from uncommitted changes: promoted anyway, the champion that the update's model meets.
+        run("make", "--no-print-directory", "promote", "ARGS=--ignore-lineage", cwd=project)
     run("git", "add", "--all", cwd=project)
-    run("git", "commit", "--quiet", "-m", "New data, alpha 0.5, our features", cwd=project)
+    run("git", "commit", "--quiet", "-m", "Our data, feature, param, stage and metric", cwd=project)
     assert changed_paths(project) == set()
     return project, version, new_version
 
@@ -162,6 +221,8 @@ def test_update_applies_template_changes_and_leaves_team_files_byte_identical(te
     assert team_files(project) == before
     for name in ("params.yaml", "dvc.yaml", "README.md", f"{PACKAGE}/stages/train.py"):
         assert TEMPLATE_MARK not in (project / name).read_text(), f"the template's change reached {name}"
+    for name in ("params.py", "contract.py"):  # the template's code, untouched by the team: merged cleanly
+        assert (project / PACKAGE / name).read_text().endswith(f"# {TEMPLATE_MARK}\n"), name
 
     # The template's changes arrived on both CI platforms, in the Dockerfile and the Makefile.
     assert f"- run: {CI_CHANGE}" in (project / ".github/workflows/ci.yml").read_text()
@@ -175,7 +236,17 @@ def test_update_applies_template_changes_and_leaves_team_files_byte_identical(te
     assert f"version {version} of" in readme and f"version {new_version}" not in readme
 
     assert run(CRUFT, "check", cwd=project).returncode == 0
-    assert stages_run(run(DVC, "repro", cwd=project).stdout) == []
+    # Every stage depends on the template's changed code: all run again, the team's own one too, with the
+    # team's param, section, feature column and metric, read through the template's new params.py.
+    with wall_time("dvc repro after the update"):
+        repro = run(DVC, "repro", cwd=project)
+    assert sorted(stages_run(repro.stdout)) == ["evaluate", "prepare", "summary", "train", "validate"]
+    assert json.loads((project / "reports" / "summary.json").read_text())["rows"] > 100
+    assert FEATURE in (project / "plots" / "importance.csv").read_text()
+    assert METRIC in json.loads((project / "metrics" / "metrics.json").read_text())
+    # The template's registry scores the champion and the new candidate with the team's evaluate stage.
+    promote = run("make", "--no-print-directory", "promote", "ARGS=--ignore-lineage", cwd=project)
+    assert f"{METRIC} on data/prepared/test.parquet" in promote.stdout, promote.stdout
     with wall_time("project's own tests after the update"):
         tests = run("make", "--no-print-directory", "test", "PYTEST_ADDOPTS=-q -p no:randomly", cwd=project)
     assert " passed" in tests.stdout and " failed" not in tests.stdout
@@ -232,8 +303,7 @@ def test_conflicting_edit_without_history_leaves_a_rej_file_and_the_team_version
     assert (clone / "Dockerfile").read_text() == ours
     rejected = (clone / "Dockerfile.rej").read_text()
     assert f"+{DOCKER_CHANGE}" in rejected
-    assert changed_paths(clone) == {".cruft.json", ".github/workflows/ci.yml", ".gitlab-ci.yml", "Makefile",
-                                    "Dockerfile.rej"}  # fmt: skip
+    assert changed_paths(clone) == TEMPLATE_CHANGED - {"Dockerfile"} | {"Dockerfile.rej"}
 
     # Resolve as the README says: apply the `+` lines by hand, delete the .rej, commit.
     append(clone / "Dockerfile", f"{DOCKER_CHANGE}\n")

@@ -32,11 +32,13 @@ def test_project_params_load():
 
 def test_every_model_has_a_section_its_estimator_accepts():
     """The sections under train: are exactly the models of ESTIMATORS, and each estimator takes its keys:
-    a typo in a section that is not selected fails here, not on the day someone selects it."""
-    sections = {key: value for key, value in project_params()["train"].items() if key not in ("model", "seed")}
+    a typo in a section that is not selected fails here, not on the day someone selects it. (Under train:,
+    a mapping is a model's section, or empty: `linear:`; any other key is the team's own.)"""
+    train_params = project_params()["train"]
+    sections = {key: value for key, value in train_params.items() if value is None or isinstance(value, dict)}
     assert sorted(sections) == sorted(train.ESTIMATORS)
     for model, hyperparams in sections.items():
-        train.make_estimator(model, hyperparams or {}, seed=0)
+        train.ESTIMATORS[model]().set_params(**(hyperparams or {}))  # a key the estimator lacks: ValueError
 
 
 @pytest.mark.parametrize("model", train.ESTIMATORS)
@@ -46,10 +48,44 @@ def test_the_selected_section_is_the_one_used(tmp_path, model):
     assert (loaded.train.model, loaded.train.hyperparams) == (model, project_params()["train"][model] or {})
 
 
-def test_unknown_key_is_named_with_a_suggestion(tmp_path):
-    path = write_params(tmp_path, lambda raw: raw["prepare"].update(tset_size=0.3))
+def rename(section: str, old: str, new: str):
+    return lambda raw: raw[section].update({new: raw[section].pop(old)})
+
+
+def test_a_misspelt_key_is_named_with_a_suggestion(tmp_path):
+    path = write_params(tmp_path, rename("prepare", "test_size", "tset_size"))
     with pytest.raises(params.ParamsError, match=r"unknown key 'prepare.tset_size'; did you mean 'prepare.test_size'"):
         params.load(path)
+
+
+def test_a_misspelt_key_that_has_a_default_is_named_too(tmp_path):
+    path = write_params(tmp_path, rename("evaluate", "importance_rows", "importance_row"))
+    message = r"unknown key 'evaluate.importance_row'; did you mean 'evaluate.importance_rows'"
+    with pytest.raises(params.ParamsError, match=message):
+        params.load(path)
+
+
+def test_a_misspelt_section_is_named_with_a_suggestion(tmp_path):
+    path = write_params(tmp_path, lambda raw: raw.update(evalute=raw.pop("evaluate")))
+    with pytest.raises(params.ParamsError, match=r"unknown key 'evalute'; did you mean 'evaluate'"):
+        params.load(path)
+
+
+def test_the_teams_own_keys_and_sections_load_as_attributes(tmp_path):
+    """A key added to a template section, or a section of the team's own, needs no change to params.py."""
+
+    def add_own(raw):
+        raw["prepare"]["min_rows"] = 50
+        raw["prepare"]["test_sizes"] = [0.1, 0.2]  # close to test_size, which is there: not a typo
+        raw["train"]["n_jobs"] = 2  # under train:, a key that is not a mapping is not a model's section
+        raw["featurize"] = {"window": 7, "columns": ["a", "b"]}
+
+    loaded = params.load(write_params(tmp_path, add_own))
+    assert (loaded.prepare.min_rows, loaded.prepare.test_sizes, loaded.train.n_jobs) == (50, [0.1, 0.2], 2)
+    assert (loaded.featurize.window, loaded.featurize.columns) == (7, ["a", "b"])
+    assert loaded.prepare.test_size == project_params()["prepare"]["test_size"]  # the template's keys as before
+    flat = params.as_flat_dict(loaded)  # MLflow logs them with the rest
+    assert (flat["prepare.min_rows"], flat["train.n_jobs"], flat["featurize.window"]) == (50, 2, 7)
 
 
 def test_missing_key_is_named(tmp_path):
@@ -84,9 +120,10 @@ def test_unknown_model_is_refused_naming_the_sections(tmp_path):
     assert all(model in str(error.value) for model in train.ESTIMATORS)
 
 
-def test_a_misspelt_train_key_is_not_taken_for_a_section(tmp_path):
-    path = write_params(tmp_path, lambda raw: raw["train"].update(sed=7))
-    with pytest.raises(params.ParamsError, match=r"train.sed is not a model's section .*did you mean 'train.seed'"):
+@pytest.mark.parametrize(("key", "typo"), [("seed", "sed"), ("model", "modle")])
+def test_a_misspelt_train_key_is_not_taken_for_a_section_or_the_teams(tmp_path, key, typo):
+    path = write_params(tmp_path, rename("train", key, typo))
+    with pytest.raises(params.ParamsError, match=rf"unknown key 'train.{typo}'; did you mean 'train.{key}'"):
         params.load(path)
 
 
@@ -100,5 +137,5 @@ def test_flat_dict_has_dotted_keys_and_only_the_selected_model_section():
     loaded = params.load(PROJECT_ROOT / "params.yaml")
     flat = params.as_flat_dict(loaded)
     assert flat["prepare.seed"] == 42
-    model_keys = {key.split(".")[1] for key in flat if key.startswith("train.")} - {"model", "seed"}
+    model_keys = {key.split(".")[1] for key in flat if key.startswith("train.") and key.count(".") >= 2}
     assert model_keys == {loaded.train.model}

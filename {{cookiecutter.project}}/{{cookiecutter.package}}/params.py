@@ -1,11 +1,21 @@
-"""Read params.yaml once, check every key, and give the stages typed values.
+"""Read params.yaml once, check the keys the template declares, and give the stages typed values.
 
-A misspelt or missing key fails here, naming the key, instead of as a KeyError deep in a stage.
-Add a parameter by adding a field to the section's dataclass below and the key to params.yaml.
+The template's keys are the fields of the dataclasses below, one per section: a misspelt, missing or
+wrongly typed one fails here, naming the key, instead of as a KeyError deep in a stage.
+
+Your own params need no change to this file. Add a key to any section of params.yaml, or a section of
+your own (a new stage's), list it under the stage's `params:` in dvc.yaml, and read it as an attribute:
+
+    p = params.load()
+    p.prepare.min_rows    # a key you added to a template section: its value as params.yaml writes it
+    p.featurize.window    # a key of a section you added
+
+An unknown key that closely resembles a template key which is absent ('test_sise' while 'test_size' is
+missing) is a typo and fails with "did you mean"; any other unknown key is yours, and your code checks it.
 A key the template added after a release has a default here (fields with `= ...`), so a project made
 before it keeps loading after `cruft update`; params.yaml of a new project lists it with that value.
 The keys of a model's section (train.random_forest, ...) are the estimator's own: the train stage checks
-them against the estimator, so a team adds any key the estimator accepts without touching this file.
+them against the estimator. Under train:, a mapping is a model's section; any other key is yours.
 """
 
 from __future__ import annotations
@@ -15,20 +25,16 @@ import difflib
 import typing
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import yaml
 
 PARAMS_FILE = Path("params.yaml")
-{%- if cookiecutter.task == 'classification' %}
-GATE_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc")  # higher is better
-{%- else %}
-GATE_METRICS = ("r2",)  # higher is better; rmse and mae are not, so they do not gate
-{%- endif %}
 
 
 class ParamsError(ValueError):
-    """params.yaml is missing a key, has an unknown one, or holds a value of the wrong type."""
+    """params.yaml is missing a template key, misspells one, or holds a value of the wrong type."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,7 @@ class Train:
 
 @dataclass(frozen=True)
 class Evaluate:
-    primary_metric: str  # one of GATE_METRICS
+    primary_metric: str  # the evaluate stage checks it against GATE_METRICS in stages/evaluate.py
     min_primary_metric: float
     max_latency_ms_per_1000_rows: float
     max_regression: float  # CI gate: largest drop of primary_metric against the base branch that still passes
@@ -100,11 +106,6 @@ def load(path: Path = PARAMS_FILE) -> Params:
     params = _build(Params, _select_model_section(raw, path), prefix="", source=path)
     if not 0 < params.prepare.test_size < 1:
         raise ParamsError(f"{path}: prepare.test_size must be between 0 and 1, got {params.prepare.test_size}")
-    if params.evaluate.primary_metric not in GATE_METRICS:
-        raise ParamsError(
-            f"{path}: evaluate.primary_metric must be one of {', '.join(GATE_METRICS)}, "
-            f"got '{params.evaluate.primary_metric}'"
-        )
     for key in ("max_regression", "promote_margin"):
         if getattr(params.evaluate, key) < 0:
             raise ParamsError(f"{path}: evaluate.{key} must be 0 or more, got {getattr(params.evaluate, key)}")
@@ -129,11 +130,12 @@ def load(path: Path = PARAMS_FILE) -> Params:
 
 
 def as_flat_dict(params: Params) -> dict[str, Any]:
-    """{'train.random_forest.max_depth': 8, ...}: the form MLflow wants, named as in params.yaml.
+    """{'train.random_forest.max_depth': 8, ...}: the form MLflow wants, named as in params.yaml, your
+    own keys included.
 
     Of the model sections only the selected one is there: the others played no part in this model.
     """
-    tree = dataclasses.asdict(params)
+    tree = _as_dict(params)
     tree["train"][params.train.model] = tree["train"].pop("hyperparams")
     flat: dict[str, Any] = {}
 
@@ -148,52 +150,69 @@ def as_flat_dict(params: Params) -> dict[str, Any]:
     return flat
 
 
+def _as_dict(value: Any) -> Any:
+    """Sections (the dataclasses, with your keys; your own sections) as dicts, all the way down."""
+    if dataclasses.is_dataclass(value) or isinstance(value, SimpleNamespace):
+        value = vars(value)
+    if isinstance(value, dict):
+        return {str(key): _as_dict(item) for key, item in value.items()}
+    return value
+
+
+def _reject_typo(key: Any, absent: list[str], prefix: str, source: Path) -> None:
+    """An unknown key that closely resembles a template key which is absent is a typo of it."""
+    close = difflib.get_close_matches(str(key), absent, n=1)
+    if close:
+        raise ParamsError(f"{source}: unknown key '{prefix}{key}'; did you mean '{prefix}{close[0]}'?")
+
+
 def _select_model_section(raw: Any, source: Path) -> Any:
     """params.yaml's train: holds model, seed and one section per model; keep the one train.model names.
 
     Which models exist is declared once, by ESTIMATORS in stages/train.py (importing it here would cost
     every command that reads params, `make report` included, the seconds scikit-learn takes): here
     train.model only has to name a section, and the train stage checks the name and the section's keys
-    against ESTIMATORS.
+    against ESTIMATORS. A key under train: that is not a mapping is the team's (or a typo of model, seed).
     """
     train = raw.get("train") if isinstance(raw, dict) else None
     if not isinstance(train, dict):
         return raw  # _build names what is wrong
-    if "model" not in train:
-        raise ParamsError(f"{source}: missing key 'train.model'")
     if "hyperparams" in train:
         raise ParamsError(
-            f"{source}: train.hyperparams is now one section per model: rename it to train.{train['model']} "
+            f"{source}: train.hyperparams is now one section per model: rename it to train.{train.get('model')} "
             "and add the other models' sections (see the template's CHANGELOG)"
         )
-    sections = {key: value for key, value in train.items() if key not in ("model", "seed")}
-    for name, section in sections.items():
-        if section is not None and not isinstance(section, dict):
-            close = difflib.get_close_matches(str(name), ("model", "seed"), n=1)
-            hint = f"; did you mean 'train.{close[0]}'?" if close else ""
-            raise ParamsError(f"{source}: train.{name} is not a model's section (a mapping), got {section!r}{hint}")
+    # A model's section is a mapping, or None when it has no keys (`linear:`).
+    sections = {key: value for key, value in train.items() if key not in ("model", "seed") and _is_section(value)}
+    own = {key: value for key, value in train.items() if key not in sections}  # model, seed and the team's keys
+    if "model" not in train:
+        for key in own:
+            _reject_typo(key, ["model"], "train.", source)
+        raise ParamsError(f"{source}: missing key 'train.model'")
     model = train["model"]
     if not isinstance(model, str) or model not in sections:
         raise ParamsError(
             f"{source}: train.model must name one of the model sections under train: "
             f"{', '.join(sections) or '(none)'}; got {model!r}"
         )
-    selected = {key: train[key] for key in ("model", "seed") if key in train}
-    return {**raw, "train": {**selected, "hyperparams": sections[model] or {}}}
+    return {**raw, "train": {**own, "hyperparams": sections[model] or {}}}
+
+
+def _is_section(value: Any) -> bool:
+    return value is None or isinstance(value, dict)
 
 
 def _build(cls: type, raw: Any, prefix: str, source: Path) -> Any:
+    """An instance of the section's dataclass from its mapping: the template's keys checked, the team's kept."""
     where = prefix.rstrip(".") or "the top level"
     if not isinstance(raw, dict):
         raise ParamsError(f"{source}: {where} must be a mapping of keys, got {raw!r}")
     hints = typing.get_type_hints(cls)
     fields = dataclasses.fields(cls)
     names = [field.name for field in fields]
-    for key in raw:
-        if key not in names:
-            close = difflib.get_close_matches(str(key), names, n=1)
-            hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; expected: {', '.join(names)}"
-            raise ParamsError(f"{source}: unknown key '{prefix}{key}'{hint}")
+    own = [key for key in raw if key not in names]
+    for key in own:
+        _reject_typo(key, [name for name in names if name not in raw], prefix, source)
     values = {}
     for field in fields:
         name = field.name
@@ -206,7 +225,14 @@ def _build(cls: type, raw: Any, prefix: str, source: Path) -> Any:
             values[name] = _build(expected, raw[name], f"{prefix}{name}.", source)
         else:
             values[name] = _check_type(raw[name], expected, f"{prefix}{name}", source)
-    return cls(**values)
+    section = cls(**values)
+    for key in own:  # the team's keys, as attributes; a section of its own gets attributes too
+        value = raw[key]
+        if cls is Params and isinstance(value, dict):
+            value = SimpleNamespace(**{str(name): item for name, item in value.items()})
+        # The dataclasses are frozen, so that no stage changes a param; this is where the team's keys arrive.
+        object.__setattr__(section, str(key), value)
+    return section
 
 
 def _check_type(value: Any, expected: Any, key: str, source: Path) -> Any:

@@ -10,9 +10,10 @@ Every run of the evaluate stage registers a version of the model with the alias 
 (`make promote`, `make rollback`, `make models`.) promote first reads the candidate's lineage tags: a
 model trained from a dirty work tree (git_dirty=true) or from a commit that is not on the default branch
 (an unmerged branch, a laptop's local commit) is refused, saying which. `promote --ignore-lineage`
-(`make promote ARGS=--ignore-lineage`) promotes it anyway. Then it scores both models on the same rows,
-the test data the pipeline last prepared (TEST_DATA), so a champion logged on older data is compared
-fairly. A new champion keeps the version it replaced in its tag PREVIOUS; rollback follows that tag.
+(`make promote ARGS=--ignore-lineage`) promotes it anyway. Then it scores both models with evaluate() of
+stages/evaluate.py, as the pipeline does, on the same rows: the test data the pipeline last prepared
+(TEST_DATA), so a champion logged on older data is compared fairly. A new champion keeps the version it
+replaced in its tag PREVIOUS; rollback follows that tag.
 Exit status: 0 done, 1 the candidate is refused (lineage) or not better (promote), 2 nothing to do it
 with (no model, no server, no previous champion).
 """
@@ -26,8 +27,8 @@ from pathlib import Path
 
 from {{ cookiecutter.package }} import params, tracking
 from {{ cookiecutter.package }}.dataset import read_features_target
-from {{ cookiecutter.package }}.stages.evaluate import DECIMALS, evaluate
 
+DECIMALS = 6  # promote compares and prints scores at the precision metrics.json holds
 TEST_DATA = Path("data/prepared/test.parquet")
 PREVIOUS = "previous_champion"  # model version tag: the champion this version replaced
 NAME = tracking.MODEL_NAME
@@ -123,12 +124,21 @@ def aliases(client) -> dict[str, str]:
 
 
 def score(version: str, metric: str, data: params.Data) -> float:
-    """The primary metric of a registered version on TEST_DATA."""
+    """The primary metric of a registered version on TEST_DATA, as the evaluate stage computes it."""
     import mlflow.sklearn
+
+    # The one name this module reads from the team's code: the function the evaluate stage computes
+    # metrics.json with, so both models are scored as the pipeline scores them, the team's own metrics
+    # included. Imported here: the stage imports scikit-learn, which `make models` does not need.
+    from {{ cookiecutter.package }}.stages.evaluate import evaluate
 
     model = mlflow.sklearn.load_model(f"models:/{NAME}/{version}")
     features, actual = read_features_target(TEST_DATA, data)
     metrics, _ = evaluate(model, features, actual)
+    if metric not in metrics:
+        raise RegistryError(
+            f"evaluate.primary_metric '{metric}' is not among the metrics of stages/evaluate.py: {', '.join(metrics)}"
+        )
     return round(float(metrics[metric]), DECIMALS)
 
 

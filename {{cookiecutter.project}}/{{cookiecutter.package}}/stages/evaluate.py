@@ -35,6 +35,14 @@ from {{ cookiecutter.package }} import params, tracking
 from {{ cookiecutter.package }}.dataset import read_features_target
 
 DECIMALS = 6  # metrics are rounded so that reruns and diffs compare cleanly
+# The metrics evaluate.primary_metric may name: it gates a merge (CI), `make promote` and ranks a sweep, all
+# of which take higher as better. A metric of your own: compute it in compute_metrics and add it here.
+# Each is also a scikit-learn scorer name, which permutation importance scores with (`scoring` in main).
+{%- if cookiecutter.task == 'classification' %}
+GATE_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc")
+{%- else %}
+GATE_METRICS = ("r2",)  # rmse and mae are not: lower is better
+{%- endif %}
 {% if cookiecutter.task == 'classification' %}
 
 def compute_metrics(actual: pd.Series, predicted: np.ndarray, probabilities: np.ndarray, classes: np.ndarray) -> dict:
@@ -64,6 +72,8 @@ def plot_tables(actual: pd.Series, predicted: np.ndarray, probabilities: np.ndar
 
 
 def evaluate(model, features: pd.DataFrame, actual: pd.Series) -> tuple[dict, dict]:
+    """(metrics, plot tables) of `model` on these rows. `make promote` (registry.py) scores the champion
+    and the candidate with this function: keep its name and what it takes and returns."""
     probabilities = model.predict_proba(features)
     classes = model.classes_
     # The most probable class is what model.predict returns; taking it here saves a second pass over the rows.
@@ -93,6 +103,8 @@ def plot_tables(actual: pd.Series, predicted: np.ndarray) -> dict:
 
 
 def evaluate(model, features: pd.DataFrame, actual: pd.Series) -> tuple[dict, dict]:
+    """(metrics, plot tables) of `model` on these rows. `make promote` (registry.py) scores the champion
+    and the candidate with this function: keep its name and what it takes and returns."""
     predicted = model.predict(features)
     return compute_metrics(actual, predicted), plot_tables(actual, predicted)
 {% endif %}
@@ -123,6 +135,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(__doc__)
     model_file, test_file, raw_file, metrics_file, plots_dir, info_file = (Path(arg) for arg in args)
     p = params.load()
+    if p.evaluate.primary_metric not in GATE_METRICS:  # before anything is written
+        raise params.ParamsError(
+            f"{params.PARAMS_FILE}: evaluate.primary_metric must be one of {', '.join(GATE_METRICS)}, "
+            f"got '{p.evaluate.primary_metric}' (GATE_METRICS in stages/evaluate.py)"
+        )
     model = joblib.load(model_file)
     features, actual = read_features_target(test_file, p.data)
     metrics, plots = evaluate(model, features, actual)
