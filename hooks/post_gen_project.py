@@ -21,7 +21,6 @@ from pathlib import Path
 
 PACKAGE = "{{ cookiecutter.package }}"
 DATA_PATH = r"""{{ cookiecutter.data_path | replace('"', '') }}""".strip()
-RAW_CSV = Path("data/raw/{{ cookiecutter.__dataset }}.csv")
 CI = "{{ cookiecutter.ci }}"
 DOCKER = "{{ cookiecutter.docker }}"
 # cruft (create, update, diff) adds the template commit it renders to the context; cookiecutter never does.
@@ -54,16 +53,21 @@ def remove_unselected():
 
 def copy_user_data():
     if DATA_PATH:
+        import yaml  # cookiecutter's own dependency
+
+        # Where the data goes is written once, in the project's params.yaml.
+        with open("params.yaml", encoding="utf-8") as file:
+            raw_csv = Path(yaml.safe_load(file)["paths"]["raw"])
         # Same rule as the pre-gen hook: relative to where cookiecutter was started.
         source = Path(os.path.expanduser(DATA_PATH))
         if not source.is_absolute():
             source = Path(os.environ.get("PWD", ".")) / source
         if CRUFT_COMMIT and not source.is_file():
             # `cruft update` re-renders on any machine; data/ is the team's and never part of its diff.
-            print(f"cruft: {source} is not here, so {RAW_CSV} was not copied (bootstrap asks for it).")
+            print(f"cruft: {source} is not here, so {raw_csv} was not copied (bootstrap asks for it).")
             return
-        RAW_CSV.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, RAW_CSV)
+        raw_csv.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, raw_csv)
 
 
 def missing_dependencies():
