@@ -9,24 +9,41 @@ comment. Docstrings and comments may name paths: they explain, and a stale one m
 """
 
 import ast
-import io
 import re
-import tokenize
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import bake
+from helpers import bake
 
 pytestmark = pytest.mark.slow
 
 TASKS = ("classification", "regression")
+# Files that still spell paths, each with the helper of issue 16 who rewrites it to read params.yaml's
+# paths. test_pending_files_still_spell_paths fails once a file is clean: then delete its line here.
+PENDING = {
+    "{package}/alerts.py": "serving",  # moves to {package}/serving/
+    "{package}/serve.py": "serving",
+    "Dockerfile": "serving",
+    "{package}/registry.py": "params",  # TEST_DATA
+    "{package}/report.py": "ci",
+    "{package}/charts.py": "ci",
+    ".gitlab-ci.yml": "ci",
+    ".github/workflows/ci.yml": "ci",
+    ".github/workflows/retrain.yml": "ci",
+}
 
 
 @pytest.fixture(scope="module", params=TASKS)
 def project(request, tmp_path_factory) -> Path:
     # An S3 remote: CI configs run the whole pipeline only when CI can reach the data.
-    answers = {"task": request.param, "ci": "both", "docker": "yes", "dvc_remote": "s3", "dvc_remote_url": "s3://example-bucket/dvc"}
+    answers = {
+        "task": request.param,
+        "ci": "both",
+        "docker": "yes",
+        "dvc_remote": "s3",
+        "dvc_remote_url": "s3://example-bucket/dvc",
+    }
     return bake(tmp_path_factory.mktemp(f"paths-{request.param}"), **answers)
 
 
@@ -73,30 +90,41 @@ def code_lines(path: Path) -> list[tuple[int, str]]:
     return lines
 
 
-def spelled_paths(project: Path) -> list[str]:
+def spelled_paths(project: Path) -> dict[str, list[str]]:
+    """{file: its lines that spell a path} for the package's modules, the Makefile, Dockerfile and CI configs."""
     patterns = path_patterns(project)
-    package = next(path.parent for path in project.glob("*/params.py"))
-    found = []
+    package = next(project.glob("*/params.py")).parent
+    found: dict[str, list[str]] = {}
+
+    def check(path: Path, lines: list[tuple[int, str]]) -> None:
+        hits = [f"{number}: {text!r}" for number, text in lines if any(p.search(text) for p in patterns)]
+        if hits:
+            found[str(path.relative_to(project)).replace(package.name, "{package}")] = hits
+
     for path in sorted(package.rglob("*.py")):
-        for number, text in python_strings(path):
-            found += [f"{path.relative_to(project)}:{number}: {text!r}" for p in patterns if p.search(text)][:1]
-    others = ["Makefile", "Dockerfile", ".gitlab-ci.yml", *sorted(p.name for p in (project / ".github" / "workflows").glob("*.yml"))]
-    for name in others:
-        path = project / name if (project / name).exists() else project / ".github" / "workflows" / name
-        for number, text in code_lines(path):
-            found += [f"{path.relative_to(project)}:{number}: {text.strip()}" for p in patterns if p.search(text)][:1]
+        check(path, python_strings(path))
+    for path in [project / "Makefile", project / "Dockerfile", project / ".gitlab-ci.yml"]:
+        check(path, code_lines(path))
+    for path in sorted((project / ".github" / "workflows").glob("*.yml")):
+        check(path, code_lines(path))
     return found
 
 
 def test_no_code_spells_a_path_of_params_yaml(project):
-    found = spelled_paths(project)
-    assert not found, "paths written outside params.yaml (read them from params.load().paths):\n" + "\n".join(found)
+    found = {name: lines for name, lines in spelled_paths(project).items() if name not in PENDING}
+    listing = "\n".join(f"{name}:{line}" for name, lines in found.items() for line in lines)
+    assert not found, f"paths written outside params.yaml (read them from params.load().paths):\n{listing}"
+
+
+def test_pending_files_still_spell_paths(project):
+    clean = [name for name in PENDING if name not in spelled_paths(project)]
+    assert not clean, f"these files read their paths from params.yaml now: delete them from PENDING: {clean}"
 
 
 def test_the_check_finds_a_path_spelled_in_code(project):
     module = next(project.glob("*/params.py")).parent / "spelled.py"
-    module.write_text('"""Reads models/model.joblib."""\n\nMODEL = "models/model.joblib"\nPLOTS = "plots"\n')
+    module.write_text('"""Reads models/model.joblib."""\n\nMODEL = "models/model.joblib"\nPLOTS = "plots"\nN = "n"\n')
     try:
-        assert [line.split(":")[1] for line in spelled_paths(project) if "spelled.py" in line] == ["3", "4"]
+        assert [line.split(":")[0] for line in spelled_paths(project)["{package}/spelled.py"]] == ["3", "4"]
     finally:
         module.unlink()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import bake, run, stages_run, tool_env, write_messy_csv
+from helpers import bake, run, stages_run, tool_env
 
 pytestmark = pytest.mark.slow
 
@@ -37,20 +37,22 @@ def edit_params(project: Path, step: str, target: str) -> None:
     new_raw = re.search(r"paths\.raw to (\S+)", step)
     assert new_raw and "data.target" in step, f"the params.yaml step does not name paths.raw and data.target: {step}"
     path = project / "params.yaml"
-    text = re.sub(r"^(paths:\n(?:  .*\n)*?  raw:) [^#\n]*", rf"\g<1> {new_raw[1]}  ", path.read_text(), flags=re.M)
+    text = re.sub(
+        r"^(paths:\n(?:  .*\n)*?  raw:) [^#\n]*", rf"\g<1> {new_raw[1]}  ", path.read_text(), flags=re.MULTILINE
+    )
     text = re.sub(r"^(data:\n(?:  .*\n)*?  target:) [^#\n]*", rf"\g<1> {target}", text, flags=re.MULTILINE)
     path.write_text(text)
     settings = yaml.safe_load(text)
     assert (settings["paths"]["raw"], settings["data"]["target"]) == (new_raw[1], target)
 
 
-def test_following_the_docs_switches_a_trained_project_to_another_csv(tmp_path):
+def test_following_the_docs_switches_a_trained_project_to_another_csv(tmp_path, messy_csv):
     project = bake(tmp_path / "bake")
     run("dvc", "repro", cwd=project)
     run("git", "add", "--all", cwd=project)
     run("git", "commit", "--quiet", "-m", "Trained on the sample", cwd=project)
     old_raw = yaml.safe_load((project / "params.yaml").read_text())["paths"]["raw"]
-    new_csv = write_messy_csv(tmp_path / "downloads" / "customers.csv")  # 240 rows, target `churned`
+    new_csv = messy_csv  # customers.csv: 240 rows, target `churned`
 
     env = tool_env()
     for name in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):  # a `make test` around this run must not leak in
@@ -61,7 +63,15 @@ def test_following_the_docs_switches_a_trained_project_to_another_csv(tmp_path):
         if step.startswith("# params.yaml:"):
             edit_params(project, step, target="churned")
         elif not step.startswith("#"):
-            run("bash", "-euo", "pipefail", "-c", step.replace("/path/to/customers.csv", str(new_csv)), cwd=project, env=env)
+            run(
+                "bash",
+                "-euo",
+                "pipefail",
+                "-c",
+                step.replace("/path/to/customers.csv", str(new_csv)),
+                cwd=project,
+                env=env,
+            )
 
     report = json.loads((project / "reports" / "validation.json").read_text())
     assert (report["file"], report["rows"], report["problems"]) == ("data/raw/customers.csv", 240, [])
