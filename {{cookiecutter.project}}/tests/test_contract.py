@@ -64,10 +64,14 @@ def test_too_many_gaps_are_reported_against_the_contracts_limit(raw, problems):
     assert problems(raw) == [f"column 'city': {gaps} missing values (54%), the contract allows at most 10%"]
 
 
-def test_missing_and_extra_columns_are_named(raw, problems):
-    found = problems(raw.drop(columns="age").assign(notes="x"))
+def test_every_missing_and_extra_column_is_named(raw, problems):
+    found = problems(raw.drop(columns=["age", "city"]).assign(notes="x", channel="web"))
     assert "missing column 'age' (the contract schema.yaml requires it)" in found
-    assert any(problem.startswith("column 'notes' is not in the contract") for problem in found)
+    assert "missing column 'city' (the contract schema.yaml requires it)" in found
+    assert [problem.split(":")[0] for problem in found if "is not in the contract" in problem] == [
+        "column 'notes' is not in the contract",
+        "column 'channel' is not in the contract",
+    ]
 
 
 def test_a_header_without_rows_is_named(raw, problems):

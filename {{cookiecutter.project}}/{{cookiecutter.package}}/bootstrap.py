@@ -1,8 +1,8 @@
 """Set up a fresh copy of this project: git, DVC, the raw data and its contract, the DVC remote, a first commit.
 
-Where the raw data and its contract go: params.yaml's paths.raw and paths.schema.
 Safe to run again: every step checks whether it is already done. The cookiecutter hook runs it when
-the project is created, and `make setup` runs it after installing the dependencies.
+the project is created, and `make setup` runs it after installing the dependencies. The raw data and its
+contract are where params.yaml's paths.raw and paths.schema say.
 
 Usage: python -m {{ cookiecutter.package }}.bootstrap
 """

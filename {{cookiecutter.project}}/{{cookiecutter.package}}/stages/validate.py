@@ -84,12 +84,13 @@ def find_problems(
         cases = errors.failure_cases
         for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
             failures = group["failure_case"]
-            if check == "column_in_dataframe":
-                problems.append(f"missing column '{failures.iloc[0]}' (the contract {contract_file} requires it)")
+            if check == "column_in_dataframe":  # pandera's own checks: one failure per column
+                problems += [f"missing column '{name}' (the contract {contract_file} requires it)" for name in failures]
             elif check == "column_in_schema":
-                problems.append(
-                    f"column '{failures.iloc[0]}' is not in the contract: run `make schema` to accept it, or remove it"
-                )
+                problems += [
+                    f"column '{name}' is not in the contract: run `make schema` to accept it, or remove it"
+                    for name in failures
+                ]
             else:
                 problems.append(describe(column, check, failures, table, rules))
     problems += target_problems(table[rules["target"]["column"]]) if rules["target"]["column"] in table else []
