@@ -83,9 +83,10 @@ def test_missing_and_new_columns_count_as_drift_and_skipped_ones_do_not(mixed_ta
 def workspace(tmp_path, monkeypatch, mixed_table) -> Path:
     """params.yaml, a data contract and a training reference, as `dvc repro` leaves them."""
     shutil.copy(PROJECT_ROOT / "params.yaml", tmp_path)
-    (tmp_path / "data").mkdir()
-    contract.write(contract.infer(mixed_table.astype("string"), "label"), tmp_path / "data" / "schema.yaml", "t", 1)
     monkeypatch.chdir(tmp_path)
+    schema = params.load().paths.schema
+    schema.parent.mkdir(parents=True, exist_ok=True)
+    contract.write(contract.infer(mixed_table.astype("string"), "label"), schema, "t", 1)
     mixed_table.to_parquet(tmp_path / "reference.parquet", index=False)
     return tmp_path
 
@@ -112,6 +113,20 @@ def test_command_without_a_reference_stops_naming_the_file(workspace, mixed_tabl
     assert drift.main(["current.csv", "missing.parquet", "out/drift.json"]) == 2
     assert "missing.parquet" in capsys.readouterr().err
     assert not (workspace / "out").exists()
+
+
+def test_command_without_arguments_compares_the_files_params_yaml_names(workspace, mixed_table, capsys):
+    settings = yaml.safe_load((workspace / "params.yaml").read_text())
+    settings["paths"].update(raw="new/batch.csv", train_data="split/train.parquet", drift_report="out/psi.json")
+    (workspace / "params.yaml").write_text(yaml.safe_dump(settings))
+    for name in ("new", "split"):
+        (workspace / name).mkdir()
+    resample(mixed_table, seed=5).to_csv(workspace / "new" / "batch.csv", index=False)
+    mixed_table.to_parquet(workspace / "split" / "train.parquet", index=False)
+    assert drift.main([]) == 0
+    report = json.loads((workspace / "out" / "psi.json").read_text())
+    assert report["current"]["path"] == "new/batch.csv" and report["reference"]["path"] == "split/train.parquet"
+    assert "-> out/psi.json" in capsys.readouterr().out
 
 
 # --- the command on a prediction log (--log) -----------------------------------------------------

@@ -9,16 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
+
+from {{ cookiecutter.package }} import params
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PATHS = params.load(PROJECT_ROOT / "params.yaml").paths
 ROWS = 80
-
-
-def raw_csv() -> Path:
-    """The raw data file, as the prepare stage's first dependency names it in dvc.yaml."""
-    with open(PROJECT_ROOT / "dvc.yaml", encoding="utf-8") as file:
-        return PROJECT_ROOT / yaml.safe_load(file)["stages"]["prepare"]["deps"][0]
 
 
 def run(*command: str, cwd: Path) -> None:
@@ -29,29 +25,27 @@ def run(*command: str, cwd: Path) -> None:
 
 
 def test_pipeline_runs_end_to_end_on_a_slice(tmp_path, monkeypatch):
-    source = raw_csv()
+    source = PROJECT_ROOT / PATHS.raw
     if not source.exists():
-        pytest.skip(f"{source.relative_to(PROJECT_ROOT)} is not in the workspace: run `dvc pull` first")
+        pytest.skip(f"{PATHS.raw} is not in the workspace: run `dvc pull` first")
     project = tmp_path / "project"
-    shutil.copytree(
-        PROJECT_ROOT,
-        project,
-        ignore=shutil.ignore_patterns(".*", "data", "models", "metrics", "plots", "reports", "mlflow.*", "mlruns"),
-    )
-    copy = project / source.relative_to(PROJECT_ROOT)
+    # The code and settings only: not the data, nor anything the pipeline wrote (the top folder of each path).
+    outputs = {Path(path).parts[0] for path in vars(PATHS).values()}
+    shutil.copytree(PROJECT_ROOT, project, ignore=shutil.ignore_patterns(".*", *outputs, "mlflow.*", "mlruns"))
+    copy = project / PATHS.raw
     copy.parent.mkdir(parents=True)
     pd.read_csv(source).sample(n=ROWS, random_state=0).to_csv(copy, index=False)
     run("git", "init", "--quiet", cwd=project)
     run(sys.executable, "-m", "dvc", "init", "--quiet", cwd=project)
     # A slice has its own ranges and gaps: give it its own contract, as `make schema` would.
-    run(sys.executable, "-m", "{{ cookiecutter.package }}.contract", str(copy), "data/schema.yaml", cwd=project)
+    run(sys.executable, "-m", "{{ cookiecutter.package }}.contract", cwd=project)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     run(sys.executable, "-m", "dvc", "repro", cwd=project)
 
-    assert json.loads((project / "reports" / "validation.json").read_text())["problems"] == []
-    metrics = json.loads((project / "metrics" / "metrics.json").read_text())
+    assert json.loads((project / PATHS.validation).read_text())["problems"] == []
+    metrics = json.loads((project / PATHS.metrics).read_text())
     assert metrics and all(isinstance(value, float) for value in metrics.values())
-    assert (project / "models" / "model.joblib").exists()
+    assert (project / PATHS.model).exists()
     assert (project / "dvc.lock").exists()
     # MLFLOW_TRACKING_URI overrides the project's default store
     assert (tmp_path / "mlflow.db").exists() and not (project / "mlflow.db").exists()

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from {{ cookiecutter.package }} import params
+from {{ cookiecutter.package }} import contract, params
 from {{ cookiecutter.package }}.dataset import features_and_target
 from {{ cookiecutter.package }}.stages import evaluate, prepare, train
 
@@ -30,6 +30,19 @@ def test_split_keeps_class_proportions(mixed_table):
     held_out = test_part["label"].value_counts(normalize=True)
     assert held_out.sub(overall).abs().max() < 0.05
 {%- endif %}
+
+
+def test_prepare_writes_the_split_to_the_files_its_command_line_names(mixed_table, tmp_path, monkeypatch):
+    settings = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())
+    settings["data"]["target"] = "label"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(settings))
+    monkeypatch.chdir(tmp_path)
+    mixed_table.to_csv("raw.csv", index=False)
+    contract.write(contract.infer(contract.read("raw.csv")[0], "label"), "schema.yaml", "raw.csv", len(mixed_table))
+    prepare.main(["raw.csv", "schema.yaml", "split/a.parquet", "held_out/b.parquet"])
+    train_part, test_part = pd.read_parquet("split/a.parquet"), pd.read_parquet("held_out/b.parquet")
+    assert len(test_part) == round(len(mixed_table) * settings["prepare"]["test_size"])
+    assert len(train_part) + len(test_part) == len(mixed_table)
 
 
 def test_rows_without_target_are_dropped(mixed_table):

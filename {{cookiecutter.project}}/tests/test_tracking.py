@@ -3,6 +3,7 @@
 import base64
 import hashlib
 import http.server
+import shutil
 import socket
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package }} import tracking
+from {{ cookiecutter.package }} import params, tracking
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,10 +74,13 @@ def git(*args: str, cwd: Path) -> str:
 def test_lineage_names_the_commit_and_the_md5_dvc_records(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     git("init", "--quiet", "--initial-branch=lineage", cwd=tmp_path)
-    Path("params.yaml").write_text("seed: 1\n")
+    shutil.copy(PROJECT_ROOT / "params.yaml", "params.yaml")
+    metrics = params.load().paths.metrics
+    metrics.parent.mkdir(parents=True)
+    metrics.write_text("{}")
     Path("data.csv").write_text("a,b\n1,2\n")
     Path("model.joblib").write_bytes(b"model bytes")
-    git("add", "params.yaml", cwd=tmp_path)
+    git("add", "params.yaml", str(metrics), cwd=tmp_path)
     git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet", "-m", "first", cwd=tmp_path)
 
     lineage = tracking.lineage(Path("data.csv"), Path("model.joblib"))
@@ -86,7 +90,9 @@ def test_lineage_names_the_commit_and_the_md5_dvc_records(tmp_path, monkeypatch)
     assert lineage["data_md5"] == hashlib.md5(b"a,b\n1,2\n").hexdigest()
     assert lineage["model_md5"] == hashlib.md5(b"model bytes").hexdigest()
 
-    Path("params.yaml").write_text("seed: 2\n")
+    metrics.write_text('{"accuracy": 1}')  # `dvc repro` rewrites it: not a change of code or params
+    assert tracking.lineage(Path("data.csv"), Path("model.joblib"))["git_dirty"] == "false"
+    Path("params.yaml").write_text(Path("params.yaml").read_text().replace("seed: 42", "seed: 43", 1))
     assert tracking.lineage(Path("data.csv"), Path("model.joblib"))["git_dirty"] == "true"
 
 
@@ -168,7 +174,7 @@ def test_changed_data_pointers_do_not_make_the_tree_dirty(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     git("init", "--quiet", cwd=tmp_path)
     Path("data.csv.dvc").write_text("md5: 1\n")
-    Path("params.yaml").write_text("seed: 1\n")
+    shutil.copy(PROJECT_ROOT / "params.yaml", "params.yaml")
     Path("data.csv").write_text("a\n1\n")
     Path("model.joblib").write_bytes(b"model")
     git("add", "data.csv.dvc", "params.yaml", cwd=tmp_path)

@@ -1,7 +1,8 @@
 """Set up a fresh copy of this project: git, DVC, the raw data and its contract, the DVC remote, a first commit.
 
 Safe to run again: every step checks whether it is already done. The cookiecutter hook runs it when
-the project is created, and `make setup` runs it after installing the dependencies.
+the project is created, and `make setup` runs it after installing the dependencies. The raw data and its
+contract are where params.yaml's paths.raw and paths.schema say.
 
 Usage: python -m {{ cookiecutter.package }}.bootstrap
 """
@@ -11,8 +12,8 @@ import sys
 import tomllib
 from pathlib import Path
 
-RAW_CSV = Path("data/raw/{{ cookiecutter.__dataset }}.csv")
-SCHEMA = Path("data/schema.yaml")
+from {{ cookiecutter.package }} import params
+
 REMOTE_URL = "{{ cookiecutter.dvc_remote_url }}"  # empty: no DVC remote
 REMOTE_NAME = "storage"
 
@@ -57,31 +58,32 @@ def git_identity() -> list[str]:
     return ["-c", f"user.name={author['name']}", "-c", f"user.email={author['email']}"]
 
 
-def add_raw_data() -> None:
-    if Path(f"{RAW_CSV}.dvc").exists() and not RAW_CSV.exists():
-        print(f"bootstrap: {RAW_CSV} is tracked by DVC but not here; fetch it with: dvc pull")
+def add_raw_data(raw_csv: Path) -> None:
+    if Path(f"{raw_csv}.dvc").exists() and not raw_csv.exists():
+        print(f"bootstrap: {raw_csv} is tracked by DVC but not here; fetch it with: dvc pull")
         return
-    if not RAW_CSV.exists():
+    if not raw_csv.exists():
 {%- if cookiecutter.data_path %}
-        sys.exit(f"bootstrap: {RAW_CSV} is missing; copy your CSV there, then run this again")
+        sys.exit(f"bootstrap: {raw_csv} is missing; copy your CSV there, then run this again")
 {%- else %}
-        write_sample_data(RAW_CSV)
+        write_sample_data(raw_csv)
 {%- endif %}
-    dvc("add", "--quiet", str(RAW_CSV))
+    dvc("add", "--quiet", str(raw_csv))
 
 
 def main() -> None:
+    paths = params.load().paths
     if not Path(".git").exists():
         run("git", "init", "--quiet", "--initial-branch=main")
     if not Path(".dvc").exists():
         dvc("init", "--quiet")
         # `dvc plots show` and `dvc plots diff` draw into this page, which holds Vega itself: no CDN, no internet.
         dvc("config", "plots.html_template", "../plots_template.html")
-    add_raw_data()
-    if RAW_CSV.exists() and not SCHEMA.exists():
+    add_raw_data(paths.raw)
+    if paths.raw.exists() and not paths.schema.exists():
         from {{ cookiecutter.package }} import contract
 
-        contract.main([str(RAW_CSV), str(SCHEMA)])
+        contract.main([str(paths.raw), str(paths.schema)])
     if REMOTE_URL and not dvc("remote", "list").stdout.strip():
         dvc("remote", "add", "--default", REMOTE_NAME, REMOTE_URL)
         print(f"bootstrap: DVC remote '{REMOTE_NAME}' -> {REMOTE_URL}")
@@ -97,3 +99,5 @@ if __name__ == "__main__":
         main()
     except subprocess.CalledProcessError as error:
         sys.exit(f"bootstrap: '{' '.join(error.cmd)}' failed:\n{error.stderr or error.stdout}")
+    except params.ParamsError as error:
+        sys.exit(f"bootstrap: {error}")  # it names the file and the key: a traceback would bury that

@@ -1,13 +1,14 @@
-"""The data contract: what the raw CSV must look like, kept in data/schema.yaml (in git).
+"""The data contract: what the raw CSV must look like, kept in data/schema.yaml (in git; params.yaml paths.schema).
 
 `make schema` infers it from the data at hand; edit it to tighten or loosen a rule. The validate stage
 checks the raw data against it (with pandera), and prepare reads the CSV through it, so every stage
-sees the same column types:
+sees the same column types (read, the project's one CSV reader):
 - a `number` column holds numbers; the tokens in MISSING_TOKENS are gaps, any other text is an error;
 - a `category` column is read as text, even when its values look like numbers (zip codes, codes);
 - `max_missing` is the largest fraction of gaps a column may have.
 
-Usage: python -m {{ cookiecutter.package }}.contract RAW_CSV SCHEMA_YAML   (infer the contract, overwrite)
+Usage: python -m {{ cookiecutter.package }}.contract [RAW_CSV SCHEMA_YAML]   (infer the contract, overwrite)
+Without arguments: params.yaml's paths.raw and paths.schema (`make schema`).
 """
 
 import math
@@ -59,9 +60,37 @@ def load(path: Path | str) -> dict[str, Any]:
     return contract
 
 
-def read_csv(path: Path | str) -> pd.DataFrame:
-    """The CSV as written, with the usual gap tokens read as missing; nothing coerced yet."""
-    return pd.read_csv(path, na_values=MISSING_TOKENS, keep_default_na=False, dtype=str)
+def read(path: Path | str, contract: dict[str, Any] | None = None) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
+    """The CSV with the contract's types, and the text found in its number columns: the one CSV reader.
+
+    Every column the contract does not read as a number is text (without a contract, every column: what
+    `make schema` infers from). One pass of pandas' C parser parses the number columns itself, several
+    times faster than reading text and converting. A number column that holds text is read again as
+    text and converted value by value: its text becomes gaps, and the second value returned maps each
+    such column to its text values (what validate quotes); it is empty when every number parsed.
+    """
+
+    def read_csv(**options: Any) -> pd.DataFrame:
+        return pd.read_csv(path, na_values=MISSING_TOKENS, keep_default_na=False, **options)
+
+    numbers = number_columns(contract) if contract else []
+    header = read_csv(nrows=0).columns
+    table = read_csv(dtype={name: str for name in header if name not in numbers})
+    unparsed = [name for name in numbers if name in table and table[name].dtype.kind not in "iuf"]
+    not_numbers = {}
+    if unparsed:  # text in a number column (or no rows at all): read those columns as text, then convert
+        text = read_csv(usecols=unparsed, dtype=str)
+        for name in unparsed:
+            table[name] = pd.to_numeric(text[name], errors="coerce")
+            bad = non_numbers(text[name])
+            if len(bad):
+                not_numbers[name] = bad
+    return table, not_numbers
+
+
+def read_typed(path: Path | str, contract: dict[str, Any]) -> pd.DataFrame:
+    """The CSV with the contract's types (text in a number column as gaps): what prepare splits."""
+    return read(path, contract)[0]
 
 
 def non_numbers(values: pd.Series) -> pd.Series:
@@ -77,43 +106,6 @@ def number_columns(contract: dict[str, Any]) -> list[str]:
 {%- else %}
     return numbers
 {%- endif %}
-
-
-def apply_types(table: pd.DataFrame, contract: dict[str, Any]) -> pd.DataFrame:
-    """Numbers as floats and everything else as text, as the contract says{% if cookiecutter.task == 'classification' %} (class labels are text too){% endif %}."""
-    typed = table.copy()
-    for name in number_columns(contract):
-        if name in typed.columns:
-            typed[name] = pd.to_numeric(typed[name], errors="coerce")
-    return typed
-
-
-def read_parsed(path: Path | str, contract: dict[str, Any]) -> pd.DataFrame:
-    """The CSV in one pass of pandas' C parser, told which columns are text (every column the contract
-    does not read as a number); it parses the number columns itself, which is several times faster than
-    reading all as text and converting afterwards. A number column holding text stays text here: see
-    unparsed_numbers."""
-    header = pd.read_csv(path, nrows=0).columns
-    numbers = set(number_columns(contract))
-    text = {name: str for name in header if name not in numbers}
-    return pd.read_csv(path, na_values=MISSING_TOKENS, keep_default_na=False, dtype=text)
-
-
-def unparsed_numbers(table: pd.DataFrame, contract: dict[str, Any]) -> list[str]:
-    """The contract's number columns that read_parsed could not parse as numbers (they hold text)."""
-    return [name for name in number_columns(contract) if name in table and table[name].dtype.kind not in "iuf"]
-
-
-def read_typed(path: Path | str, contract: dict[str, Any]) -> pd.DataFrame:
-    """The CSV with the contract's types: what the prepare stage splits.
-
-    The same table as apply_types(read_csv(path)), read the fast way when every number column parses;
-    otherwise (text in a number column, which validate reports) converted value by value, text to gaps.
-    """
-    table = read_parsed(path, contract)
-    if unparsed_numbers(table, contract):
-        return apply_types(read_csv(path), contract)
-    return table
 
 
 def infer(table: pd.DataFrame, target: str) -> dict[str, Any]:
@@ -168,11 +160,12 @@ def _plain(value: Any) -> float | int | None:
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
+    if len(args) not in (0, 2):
         sys.exit(__doc__)
-    raw_csv, schema_file = Path(args[0]), Path(args[1])
-    target = params.load().data.target
-    table = read_csv(raw_csv)
+    p = params.load()
+    raw_csv, schema_file = (Path(arg) for arg in args) if args else (p.paths.raw, p.paths.schema)
+    target = p.data.target
+    table = read(raw_csv)[0]
     if target not in table.columns:
         sys.exit(f"{raw_csv}: no target column '{target}' (params.yaml data.target)")
     contract = infer(table, target)

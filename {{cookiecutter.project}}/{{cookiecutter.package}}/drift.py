@@ -8,7 +8,7 @@ A column drifts when its PSI is above drift.psi_threshold; a column missing on o
 
 Usage: python -m {{ cookiecutter.package }}.drift [CURRENT_CSV [REFERENCE_PARQUET [REPORT_JSON]]]   (make drift)
        python -m {{ cookiecutter.package }}.drift --log 'GLOB' [REFERENCE_PARQUET [REPORT_JSON]]   (make drift LOG='GLOB')
-Defaults: data/raw/{{ cookiecutter.__dataset }}.csv, data/prepared/train.parquet, reports/drift.json.
+Defaults: params.yaml's paths.raw, paths.train_data and paths.drift_report (the contract: paths.schema).
 Exit status: 0 no drift, 1 drift (the retrain workflows start on this), 2 error.
 
 --log compares what the model was asked in production instead: the inputs recorded in the prediction log
@@ -32,10 +32,6 @@ import yaml
 
 from {{ cookiecutter.package }} import contract, params
 
-RAW_CSV = Path("data/raw/{{ cookiecutter.__dataset }}.csv")
-SCHEMA = Path("data/schema.yaml")
-REFERENCE = Path("data/prepared/train.parquet")
-REPORT = Path("reports/drift.json")
 EPSILON = 1e-4  # the share an empty bin counts as, so the logarithm stays finite
 
 
@@ -132,11 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) > (2 if log else 3) or any(arg.startswith("-") for arg in args):
         print(__doc__, file=sys.stderr)
         return 2
-    defaults = (REFERENCE, REPORT) if log else (RAW_CSV, REFERENCE, REPORT)
-    paths = [Path(a) for a in [*args, *defaults[len(args) :]]]
-    current_csv, reference_file, report_file = [None, *paths] if log else paths
     try:
         p = params.load()
+        defaults = [p.paths.raw, p.paths.train_data, p.paths.drift_report][1 if log else 0 :]  # --log: no CSV
+        files = [*map(Path, args), *defaults[len(args) :]]
+        current_csv, reference_file, report_file = [None, *files] if log else files
         reference = pd.read_parquet(reference_file)
         if log:
             current, source = read_log(log)
@@ -144,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             features = [name for name in reference.columns if name not in (p.data.target, *p.data.drop_columns)]
             reference = reference[features]
         else:
-            current = contract.read_typed(current_csv, contract.load(SCHEMA))
+            current = contract.read_typed(current_csv, contract.load(p.paths.schema))
             source = {"path": str(current_csv)}
     except (OSError, ValueError, yaml.YAMLError, params.ParamsError) as error:  # a missing or unreadable file
         print(f"drift: {error}\n(the reference comes from `dvc repro` or `dvc pull`)", file=sys.stderr)

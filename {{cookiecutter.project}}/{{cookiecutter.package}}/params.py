@@ -38,6 +38,21 @@ class ParamsError(ValueError):
 
 
 @dataclass(frozen=True)
+class Paths:  # the pipeline's files, relative to the project's root; dvc.yaml uses the same keys
+    raw: Path  # the raw CSV
+    schema: Path  # the data contract
+    validation: Path
+    train_data: Path
+    test_data: Path
+    model: Path
+    model_info: Path
+    metrics: Path
+    plots: Path  # a directory
+    drift_report: Path
+    report: Path
+
+
+@dataclass(frozen=True)
 class Data:
     target: str  # the column to predict
     drop_columns: list[str]  # columns never used as features (IDs, leaks)
@@ -93,6 +108,7 @@ class Params:
     prepare: Prepare
     train: Train
     evaluate: Evaluate
+    paths: Paths  # no default: a project made before 0.4.0 adds the section (the template's CHANGELOG)
     drift: Drift = dataclasses.field(default_factory=Drift)
 {%- if cookiecutter.docker == 'yes' %}
     monitoring: Monitoring = dataclasses.field(default_factory=Monitoring)
@@ -239,6 +255,8 @@ def _check_type(value: Any, expected: Any, key: str, source: Path) -> Any:
     kind = typing.get_origin(expected) or expected
     if kind is Any:
         return value
+    if kind is Path and isinstance(value, str) and value:
+        return Path(value)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if kind in (list, dict) and value is None:  # an empty YAML section

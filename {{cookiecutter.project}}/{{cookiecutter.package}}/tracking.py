@@ -28,6 +28,8 @@ from typing import Any
 
 import pandas as pd
 
+from {{ cookiecutter.package }} import params
+
 DEFAULT_TRACKING_URI = "{{ cookiecutter.mlflow_tracking_uri or 'sqlite:///mlflow.db' }}"
 EXPERIMENT = "{{ cookiecutter.project }}"
 MODEL_NAME = "{{ cookiecutter.project }}"  # the registered model; every pipeline run adds a version
@@ -38,9 +40,6 @@ PROBE_TIMEOUT_S = 5
 # MLflow infers the test data's schema by reading every text value (seconds at 100k rows): a sample of this
 # many rows gives the same column types, while the logged digest and row count stay the whole file's.
 SCHEMA_SAMPLE_ROWS = 1000
-# Files `dvc repro` itself rewrites: changes to them do not make the code or params "dirty". Nor do
-# the data's *.dvc pointers (new data, `dvc update` in the retrain job): the data_md5 tag names the data.
-PIPELINE_OUTPUTS = ("dvc.lock", "metrics", "plots", "reports", "*.dvc")
 
 
 class TrackingError(RuntimeError):
@@ -165,13 +164,22 @@ def _git(*args: str) -> str:
     return result.stdout.strip() if result.returncode == 0 else ""
 
 
+def pipeline_outputs() -> list[str]:
+    """The files git tracks that `dvc repro` itself rewrites: changes to them do not make the code or params
+    "dirty". Nor do the data's *.dvc pointers (new data, `dvc update` in the retrain job): the data_md5 tag
+    names the data."""
+    paths = params.load().paths
+    written = (paths.metrics, paths.plots, paths.validation, paths.drift_report, paths.report)
+    return ["dvc.lock", "*.dvc", *map(str, written)]
+
+
 def lineage(data_file: Path, model_file: Path) -> dict[str, str]:
     """Where a model comes from: git commit, branch and dirty flag; md5 of the raw data and of the model.
 
-    git_dirty is "true" when tracked code or params differ from the commit (files of PIPELINE_OUTPUTS
-    do not count). CI checks out a commit, not a branch: the branch then comes from its variables.
+    git_dirty is "true" when tracked code or params differ from the commit (pipeline_outputs() do not
+    count). CI checks out a commit, not a branch: the branch then comes from its variables.
     """
-    exclude = [f":(exclude){path}" for path in PIPELINE_OUTPUTS]
+    exclude = [f":(exclude){path}" for path in pipeline_outputs()]
     dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *exclude)
     ci_branches = [os.environ.get(name) for name in ("GITHUB_HEAD_REF", "GITHUB_REF_NAME", "CI_COMMIT_REF_NAME")]
     branch = _git("branch", "--show-current") or next(filter(None, ci_branches), "")

@@ -2,7 +2,7 @@
 
 The CSV is read through the data contract (contract.read_typed), which the validate stage checked.
 
-Usage: python -m {{ cookiecutter.package }}.stages.prepare RAW_CSV SCHEMA_YAML OUT_DIR
+Usage: python -m {{ cookiecutter.package }}.stages.prepare RAW_CSV SCHEMA_YAML TRAIN_PARQUET TEST_PARQUET
 """
 
 import sys
@@ -34,9 +34,9 @@ def drop_missing_target(table: pd.DataFrame, target: str) -> pd.DataFrame:
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 3:
+    if len(args) != 4:
         sys.exit(__doc__)
-    raw_csv, schema_file, out_dir = (Path(arg) for arg in args)
+    raw_csv, schema_file, train_file, test_file = (Path(arg) for arg in args)
     p = params.load()
     table = contract.read_typed(raw_csv, contract.load(schema_file))
     if p.data.target not in table.columns:
@@ -45,10 +45,10 @@ def main(argv: list[str] | None = None) -> None:
             f"columns are: {', '.join(table.columns)}"
         )
     train, test = split(drop_missing_target(table, p.data.target), p.data.target, p.prepare.test_size, p.prepare.seed)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    train.to_parquet(out_dir / "train.parquet", index=False)
-    test.to_parquet(out_dir / "test.parquet", index=False)
-    print(f"prepare: {len(train)} train rows, {len(test)} test rows -> {out_dir}")
+    for part, path in ((train, train_file), (test, test_file)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part.to_parquet(path, index=False)
+    print(f"prepare: {len(train)} train rows -> {train_file}, {len(test)} test rows -> {test_file}")
 
 
 if __name__ == "__main__":

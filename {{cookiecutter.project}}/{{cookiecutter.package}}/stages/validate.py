@@ -17,23 +17,27 @@ import pandera.pandas as pa
 from {{ cookiecutter.package }} import contract
 
 EXAMPLES = 3  # offending values quoted per problem
+# The names this stage gives the contract's checks: pandera reports a failure under its check's name, and
+# describe turns each name into its sentence, with the limits read from the contract's rule.
+RANGE, CATEGORIES, MAX_MISSING = "range", "categories", "max_missing"
 
 
 def pandera_schema(rules: dict[str, Any]) -> pa.DataFrameSchema:
-    """The contract as a pandera schema, for a table already typed by contract.apply_types."""
+    """The contract as a pandera schema, for a table read with the contract's types (contract.read)."""
     columns = {}
     for name, rule in rules["columns"].items():
         checks = [max_missing_check(rule["max_missing"])]
         if rule["type"] == "number" and rule["min"] is not None:
-            checks.append(pa.Check.in_range(rule["min"], rule["max"]))
+            checks.append(pa.Check.in_range(rule["min"], rule["max"], error=RANGE))
         if rule["type"] == "category" and rule["categories"] is not None:
-            checks.append(pa.Check.isin(rule["categories"]))
+            checks.append(pa.Check.isin(rule["categories"], error=CATEGORIES))
         columns[name] = pa.Column(checks=checks, nullable=True)
     target = rules["target"]
 {%- if cookiecutter.task == 'classification' %}
-    columns[target["column"]] = pa.Column(checks=[pa.Check.isin(target["classes"])], nullable=True)
+    columns[target["column"]] = pa.Column(checks=[pa.Check.isin(target["classes"], error=CATEGORIES)], nullable=True)
 {%- else %}
-    columns[target["column"]] = pa.Column(checks=[pa.Check.in_range(target["min"], target["max"])], nullable=True)
+    target_range = pa.Check.in_range(target["min"], target["max"], error=RANGE)
+    columns[target["column"]] = pa.Column(checks=[target_range], nullable=True)
 {%- endif %}
     return pa.DataFrameSchema(columns, strict=True)
 
@@ -41,55 +45,55 @@ def pandera_schema(rules: dict[str, Any]) -> pa.DataFrameSchema:
 def max_missing_check(limit: float) -> pa.Check:
     """At most `limit` of the column's values may be gaps (pandera's nullable is all or nothing)."""
     return pa.Check(
-        lambda values: values.isna().mean() <= limit, element_wise=False, ignore_na=False, name=f"max_missing {limit}"
+        lambda values: values.isna().mean() <= limit, element_wise=False, ignore_na=False, error=MAX_MISSING
     )
 
 
-def describe(column: str | None, check: str, failures: pd.Series, table: pd.DataFrame) -> str:
-    """One pandera failure group as a sentence a person can act on."""
+def describe(column: str, check: str, failures: pd.Series, table: pd.DataFrame, rules: dict[str, Any]) -> str:
+    """One pandera failure group of a column as a sentence a person can act on."""
+    rule = rules["target"] if column == rules["target"]["column"] else rules["columns"].get(column, {})
     examples = ", ".join(repr(value) for value in failures.drop_duplicates().head(EXAMPLES))
-    if check == "column_in_dataframe":
-        return f"missing column '{failures.iloc[0]}' (the contract data/schema.yaml requires it)"
-    if check == "column_in_schema":
-        return f"column '{failures.iloc[0]}' is not in the contract: run `make schema` to accept it, or remove it"
-    if check.startswith("max_missing"):
-        limit = float(check.split()[1])
+    if check == MAX_MISSING:
         gaps = int(table[column].isna().sum())
-        share = gaps / len(table)
+        share, limit = gaps / len(table), rule["max_missing"]
         return f"column '{column}': {gaps} missing values ({share:.0%}), the contract allows at most {limit:.0%}"
-    if check.startswith("in_range"):
-        bounds = check.removeprefix("in_range")
-        return f"column '{column}': {len(failures)} values outside [{bounds.strip('()')}] (e.g. {examples})"
-    if check.startswith("isin"):
+    if check == RANGE:
+        return f"column '{column}': {len(failures)} values outside [{rule['min']}, {rule['max']}] (e.g. {examples})"
+    if check == CATEGORIES:
         return f"column '{column}': {len(failures)} values not among the contract's categories (e.g. {examples})"
     return f"column '{column}': {len(failures)} values fail {check} (e.g. {examples})"
 
 
-def find_problems(table: pd.DataFrame, rules: dict[str, Any]) -> list[str]:
-    """Every way the raw table, read as text (contract.read_csv), breaks the contract, as sentences
-    (empty when it keeps it). Text in a number column is reported with examples, and alone: range
-    checks on text would only repeat it."""
-    problems = [
-        f"column '{name}': {len(bad)} values are not numbers (e.g. {', '.join(map(repr, bad.unique()[:EXAMPLES]))})"
-        for name, rule in rules["columns"].items()
-        if rule["type"] == "number" and name in table.columns and not (bad := contract.non_numbers(table[name])).empty
-    ]
-    return problems or typed_problems(contract.apply_types(table, rules), rules)
-
-
-def typed_problems(typed: pd.DataFrame, rules: dict[str, Any]) -> list[str]:
-    """The contract's other checks, on a table that has its types already (gaps, ranges, categories,
-    columns, target)."""
-    if typed.empty:
+def find_problems(
+    table: pd.DataFrame, not_numbers: dict[str, pd.Series], rules: dict[str, Any], contract_file: Path
+) -> list[str]:
+    """Every way the raw table, as contract.read returns it, breaks the contract, as sentences (empty when
+    it keeps it). Text in a number column is reported with examples, and alone: the range checks on the
+    gaps it became would only repeat it."""
+    if not_numbers:
+        return [
+            f"column '{name}': {len(bad)} values are not numbers (e.g. {', '.join(map(repr, bad.unique()[:EXAMPLES]))})"
+            for name, bad in not_numbers.items()
+        ]
+    if table.empty:
         return ["no data rows (only a header?)"]
     problems = []
     try:
-        pandera_schema(rules).validate(typed, lazy=True)
+        pandera_schema(rules).validate(table, lazy=True)
     except pa.errors.SchemaErrors as errors:
         cases = errors.failure_cases
         for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
-            problems.append(describe(None if pd.isna(column) else column, check, group["failure_case"], typed))
-    problems += target_problems(typed[rules["target"]["column"]]) if rules["target"]["column"] in typed else []
+            failures = group["failure_case"]
+            if check == "column_in_dataframe":  # pandera's own checks: one failure per column
+                problems += [f"missing column '{name}' (the contract {contract_file} requires it)" for name in failures]
+            elif check == "column_in_schema":
+                problems += [
+                    f"column '{name}' is not in the contract: run `make schema` to accept it, or remove it"
+                    for name in failures
+                ]
+            else:
+                problems.append(describe(column, check, failures, table, rules))
+    problems += target_problems(table[rules["target"]["column"]]) if rules["target"]["column"] in table else []
     return problems
 
 
@@ -118,16 +122,11 @@ def main(argv: list[str] | None = None) -> None:
     raw_csv, schema_file, report_file = (Path(arg) for arg in args)
     rules = contract.load(schema_file)
     try:
-        # One fast pass parses the number columns; only when one of them holds text is the file read
-        # again as text, to quote the offending values.
-        table = contract.read_parsed(raw_csv, rules)
-        if contract.unparsed_numbers(table, rules):
-            table = contract.read_csv(raw_csv)
-            problems = find_problems(table, rules)
-        else:
-            problems = typed_problems(table, rules)
+        table, not_numbers = contract.read(raw_csv, rules)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
         table, problems = None, [f"not a readable CSV file ({type(error).__name__}: {str(error).splitlines()[0]})"]
+    else:
+        problems = find_problems(table, not_numbers, rules, schema_file)
     target = rules["target"]["column"]
     report = {
         "file": str(raw_csv),
