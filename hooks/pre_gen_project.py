@@ -189,7 +189,7 @@ def copy_user_data(answers):
     data_path = answers["data_path"].strip()
     source = resolve_user_path(data_path) if data_path else None
     if source and source.is_file():  # else the sample, or a re-render under cruft on another machine
-        raw_csv = Path("data", "raw", f"{answers['__dataset']}.csv")
+        raw_csv = Path(answers["__raw_csv"])  # params.yaml's paths.raw is rendered from the same answer
         raw_csv.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, raw_csv)
 
