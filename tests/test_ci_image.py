@@ -62,7 +62,8 @@ def test_github_image_job_builds_the_model_the_pipeline_job_trained(baked):
     assert upload["with"]["path"].split() == ["models/model.joblib", "models/model_info.json", "metrics/"]
     assert image["needs"] == "pipeline" and image["if"] == "needs.pipeline.outputs.model == 'true'"
     assert uses(image, "download-artifact")["with"]["name"] == upload["with"]["name"]
-    assert step(image, "Name the image")["run"] == 'echo "IMAGE=ghcr.io/${GITHUB_REPOSITORY,,}:$GITHUB_SHA" >> "$GITHUB_ENV"'
+    name = step(image, "Name the image")["run"]
+    assert name == 'echo "IMAGE=ghcr.io/${GITHUB_REPOSITORY,,}:$GITHUB_SHA" >> "$GITHUB_ENV"'
     build = step(image, "Build")["run"]
     assert build == 'make docker-build VERSION="$GITHUB_SHA" SOURCE_URL="$GITHUB_SERVER_URL/$GITHUB_REPOSITORY"'
 
