@@ -14,8 +14,8 @@ commands, and the first that fails ends the run:
    champion and is no failure. In CI a store that is a file (no tracking server in MLFLOW_TRACKING_URI)
    vanishes with the job, so nothing is promoted there, and this says so;
 6. `dvc push`, then the files the run changed (dvc.lock, metrics, plots, the data's *.dvc pointers) are
-   committed to a new branch retrain/<UTC date and time>, pushed to `origin`. Nothing is opened or merged:
-   open its pull/merge request, where CI reports against the default branch.
+   committed to a new branch retrain/<UTC date and time>, which is checked out and pushed to `origin`.
+   Nothing is opened or merged: open its pull/merge request, where CI reports against the default branch.
 
 The push authenticates with RETRAIN_PUSH_TOKEN when it is set (GitHub: the job's github.token; GitLab: a
 project access token with the write_repository scope, as a masked CI/CD variable), else with git's own
@@ -98,7 +98,7 @@ def commit_and_push(env: Mapping[str, str]) -> int:
     """Commit what the run changed in tracked files to a new branch and push it to origin."""
     git("add", "--update")  # tracked files only: caches and logs in the work tree stay out
     if subprocess.run(["git", "diff", "--cached", "--quiet"], check=False).returncode == 0:
-        say("retrained, and no file git tracks changed: no branch to push.", env)
+        say("Retrained: no file git tracks changed, so there is no branch to push.", env)
         return 0
     token = env.get("RETRAIN_PUSH_TOKEN")
     if not token and env.get("CI") == "true":
@@ -107,6 +107,9 @@ def commit_and_push(env: Mapping[str, str]) -> int:
         return 0
     branch = BRANCH_PREFIX + datetime.now(UTC).strftime("%Y-%m-%d-%H%M")
     message = f"Retrain: data drifted, dvc repro ({branch})"
+    # On a branch of its own, also on a laptop: the branch checked out before stays as it was.
+    if step("git", "switch", "--quiet", "--create", branch):
+        return 2
     if step("git", *identity(env), "commit", "--quiet", "--message", message):
         return 2
     url, auth = push_url(git("remote", "get-url", "origin")), []
