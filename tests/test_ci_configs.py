@@ -202,7 +202,7 @@ def test_python_version_answer_reaches_both_configs(baked, remote):
         for step in job["steps"]
         if step.get("uses", "").startswith("actions/setup-python@")
     ]
-    assert len(setups) == (3 if remote == "s3" else 1), setups  # test, pipeline and retrain jobs with s3
+    assert len(setups) == (4 if remote == "s3" else 1), setups  # test, pipeline, image and retrain jobs with s3
     # Written once per workflow, in its env, where the answer renders (outside Jinja's raw blocks).
     assert all(setup["python-version"] == "${{ env.PYTHON_VERSION }}" for setup in setups), setups
     assert all(load(project / workflow)["env"] == {"PYTHON_VERSION": version} for workflow in GITHUB_WORKFLOWS)
