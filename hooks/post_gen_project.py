@@ -27,6 +27,7 @@ CRUFT_COMMIT = "{{ cookiecutter['_commit'] if '_commit' in cookiecutter else '' 
 
 UNSELECTED = {
     ".github": CI not in ("github", "both"),
+    f"{PACKAGE}/serving": DOCKER != "yes",
     f"{PACKAGE}/serve.py": DOCKER != "yes",
     f"{PACKAGE}/metrics.py": DOCKER != "yes",
     f"{PACKAGE}/prediction_log.py": DOCKER != "yes",

@@ -1,5 +1,6 @@
 """The baked CI configs (GitHub Actions and GitLab CI) pass the linters of their platforms and keep
-the CI contract: pinned actions, least privilege, secrets only through env, no red job without data.
+the CI contract: pinned actions, least privilege, secrets only through env, no red job without data, and
+the CI logic in the project's own commands (make targets), which both platforms call, not in copied shell.
 
 Each DVC remote kind is baked once with ci=both and shared by the tests below. The linters are the
 real tools from this environment: check-jsonschema, zizmor, actionlint (with shellcheck) and shellcheck.
@@ -31,6 +32,10 @@ ON_THE_DEFAULT_BRANCH = "github.event_name == 'push' && github.ref_name == githu
 GITHUB_EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
 # A script line that runs `dvc pull` or `dvc push` (mentions of them in messages do not count).
 DVC_TRANSFER = re.compile(r"^\s*dvc (pull|push)\b", re.MULTILINE)
+# A script line that runs a make target (mentions in messages, in backticks, do not count).
+MAKE_TARGET = re.compile(r"^\s*make ([a-z-]+)", re.MULTILINE)
+# The most lines of shell both platforms may have in common: longer shared logic belongs in a make target.
+SHARED_SHELL_LINES = 5
 
 
 @pytest.fixture(scope="module")
@@ -56,15 +61,19 @@ def github_step(workflow: dict, job: str, name: str) -> dict:
     return next(step for step in github_steps(workflow, job) if step.get("name") == name)
 
 
-def gitlab_script(config: dict, job: str) -> str:
-    """A GitLab job's script lines as the runner executes them: one shell script (nested lists, which
-    YAML anchors make, are flattened as GitLab does)."""
+def gitlab_entries(config: dict, job: str) -> list[str]:
+    """A GitLab job's script entries, nested lists (which YAML anchors make) flattened as GitLab does."""
 
-    def lines(items):
+    def flat(items):
         for item in items:
-            yield from lines(item) if isinstance(item, list) else [item]
+            yield from flat(item) if isinstance(item, list) else [item]
 
-    return "\n".join(lines(config[job]["script"]))
+    return list(flat(config[job]["script"]))
+
+
+def gitlab_script(config: dict, job: str) -> str:
+    """A GitLab job's script lines as the runner executes them: one shell script."""
+    return "\n".join(gitlab_entries(config, job))
 
 
 def gitlab_extends(config: dict, job: str) -> list[dict]:
@@ -193,8 +202,10 @@ def test_python_version_answer_reaches_both_configs(baked, remote):
         for step in job["steps"]
         if step.get("uses", "").startswith("actions/setup-python@")
     ]
-    assert len(setups) == (3 if remote == "s3" else 1), setups  # test, pipeline and retrain jobs with s3
-    assert all(setup["python-version"] == version for setup in setups), setups
+    assert len(setups) == (4 if remote == "s3" else 1), setups  # test, pipeline, image and retrain jobs with s3
+    # Written once per workflow, in its env, where the answer renders (outside Jinja's raw blocks).
+    assert all(setup["python-version"] == "${{ env.PYTHON_VERSION }}" for setup in setups), setups
+    assert all(load(project / workflow)["env"] == {"PYTHON_VERSION": version} for workflow in GITHUB_WORKFLOWS)
     assert load(project / GITLAB_CI)["default"]["image"] == f"python:{version}-slim"
 
 
@@ -282,7 +293,7 @@ def test_s3_remote_is_pulled_and_pushed_with_credentials_from_secrets_only(baked
     for step in transfers:
         assert step["env"] == AWS_SECRETS, step
     # Secrets appear only as step env values, never at workflow or job level, never inside a script.
-    assert "env" not in workflow and all("env" not in job for job in workflow["jobs"].values())
+    assert set(workflow["env"]) == {"PYTHON_VERSION"} and all("env" not in job for job in workflow["jobs"].values())
     env_secrets = [
         (name, value) for step in steps for name, value in step.get("env", {}).items() if "secrets." in value
     ]
@@ -295,7 +306,7 @@ def test_s3_remote_is_pulled_and_pushed_with_credentials_from_secrets_only(baked
     upload = github_step(workflow, "pipeline", "Upload the plots")
     assert upload["with"]["path"] == "dvc_plots/" and upload["with"]["if-no-files-found"] == "error"
     report = github_step(workflow, "pipeline", "Report and regression gate")
-    assert report["run"] == 'python -m my_ml_project.report "origin/$BASE_REF"' and report["if"] == on_pull_requests
+    assert report["run"] == 'make report BASE="origin/$BASE_REF"' and report["if"] == on_pull_requests
     assert report["env"] == {"BASE_REF": "${{ github.base_ref }}", "GITHUB_TOKEN": "${{ github.token }}"}
     names = [step.get("name") for step in steps]
     first_repro = names.index("Reproduce the pipeline (MLflow store of this job only)")
@@ -308,11 +319,14 @@ def test_s3_remote_is_pulled_and_pushed_with_credentials_from_secrets_only(baked
     retrain = load(project / RETRAIN)
     assert set(retrain[True]) == {"schedule", "workflow_dispatch"} and retrain["permissions"] == {}
     assert retrain["concurrency"] == {"group": "${{ github.workflow }}", "cancel-in-progress": False}
-    assert retrain["jobs"]["retrain"]["permissions"] == {"contents": "write"}  # pushes the retrain/N branch
-    scripts = "\n".join(github_scripts(retrain))
-    order = ["dvc pull", "my_ml_project.drift", "dvc repro", "my_ml_project.report HEAD", "registry promote",
-             "dvc push", 'push --quiet origin "HEAD:refs/heads/$branch"']  # fmt: skip
-    assert [scripts.index(command) for command in order] == sorted(scripts.index(command) for command in order)
+    assert retrain["jobs"]["retrain"]["permissions"] == {"contents": "write"}  # pushes the retrain/<date> branch
+    # The data, then `make retrain` (drift, repro, gate, promote, dvc push, the branch: test_report_gate.py).
+    scripts = [step["run"] for step in github_steps(retrain, "retrain") if "run" in step]
+    assert scripts[-1] == "make retrain" and "dvc pull --allow-missing" in scripts[-2]
+    make_retrain = github_steps(retrain, "retrain")[-1]
+    assert (AWS_SECRETS | MLFLOW_SECRETS).items() <= make_retrain["env"].items()
+    assert make_retrain["env"]["RETRAIN_PUSH_TOKEN"] == "${{ github.token }}"
+    assert make_retrain["env"]["FORCE"] == "${{ inputs.force }}"
     for step in github_steps(retrain, "retrain"):
         secrets = {name: value for name, value in step.get("env", {}).items() if "secrets." in value}
         assert all(value == f"${{{{ secrets.{name} }}}}" for name, value in secrets.items()), step
@@ -324,12 +338,11 @@ def test_s3_remote_is_pulled_and_pushed_with_credentials_from_secrets_only(baked
     assert {match[1] for match in DVC_TRANSFER.finditer(script)} == {"pull", "push"} and "dvc repro" in script
     assert 'git fetch --quiet origin "+refs/heads/$TARGET:refs/remotes/origin/$TARGET"' in script
     assert 'dvc plots diff --out dvc_plots "origin/$TARGET"' in script
-    assert 'python -m my_ml_project.report "origin/$TARGET"' in script  # metrics/params diff, gate, note
+    assert 'make report BASE="origin/$TARGET"' in script  # metrics/params diff, gate, note
     assert config["pipeline"]["artifacts"]["when"] == "always"  # the report and plots of a failed gate too
     assert {"reports/", "dvc_plots/"} <= set(config["pipeline"]["artifacts"]["paths"])
     retrain = gitlab_script(config, "retrain")
-    assert retrain.index("my_ml_project.drift") < retrain.index("dvc repro") < retrain.index("registry promote")
-    assert retrain.index("my_ml_project.report HEAD") < retrain.index("registry promote") < retrain.index("dvc push")
+    assert retrain.endswith("\nmake retrain") and "dvc pull --allow-missing" in retrain
     for job in ("pipeline", "retrain"):
         settings = {key: value for definition in gitlab_extends(config, job) for key, value in definition.items()}
         assert settings["variables"]["GIT_DEPTH"] == 0, job
@@ -337,7 +350,9 @@ def test_s3_remote_is_pulled_and_pushed_with_credentials_from_secrets_only(baked
         assert keys == [{"prefix": "pip", "files": ["pyproject.toml"]}, {"prefix": "dvc", "files": ["dvc.lock"]}], job
     # GitLab's credentials are CI/CD variables of the project: the file must not define them.
     text = (project / GITLAB_CI).read_text(encoding="utf-8")
-    assert "AWS_ACCESS_KEY_ID:" not in text and "GITLAB_REPORT_TOKEN:" not in text and "$CI_JOB_TOKEN" not in text
+    for variable in ("AWS_ACCESS_KEY_ID", "GITLAB_REPORT_TOKEN", "RETRAIN_PUSH_TOKEN", "MLFLOW_TRACKING_PASSWORD"):
+        assert f"{variable}:" not in text, variable
+    assert "$CI_JOB_TOKEN" not in text
 
 
 def test_only_the_default_branch_and_retrain_get_the_mlflow_server(baked):
@@ -353,8 +368,9 @@ def test_only_the_default_branch_and_retrain_get_the_mlflow_server(baked):
     assert (
         retrain["if"] == "github.event_name == 'schedule' || github.ref_name == github.event.repository.default_branch"
     )
-    uses_mlflow = [step for step in retrain["steps"] if step.get("name") in ("Retrain", "Promote the new model")]
-    assert [step["env"] for step in uses_mlflow] == [MLFLOW_SECRETS, MLFLOW_SECRETS]
+    uses_mlflow = [step for step in retrain["steps"] if "MLFLOW_TRACKING_URI" in step.get("env", {})]
+    assert [step["run"] for step in uses_mlflow] == ["make retrain"]
+    assert MLFLOW_SECRETS.items() <= uses_mlflow[0]["env"].items()
 
     config = load(project / GITLAB_CI)
     script = gitlab_script(config, "pipeline")
@@ -377,7 +393,7 @@ def test_missing_credentials_or_remote_end_the_pipeline_job_green_with_an_explan
     stand_ins = tmp_path / "bin"
     stand_ins.mkdir()
     calls = tmp_path / "calls"
-    for tool in ("apt-get", "pip", "dvc", "git"):
+    for tool in ("apt-get", "pip", "dvc", "git", "make"):
         (stand_ins / tool).write_text(f'#!/bin/sh\necho {tool} >> "{calls}"\nexit 1\n')
         (stand_ins / tool).chmod(0o755)
     summary, outputs = tmp_path / "summary.md", tmp_path / "outputs"
@@ -409,24 +425,59 @@ def test_missing_credentials_or_remote_end_the_pipeline_job_green_with_an_explan
         assert not calls.exists(), f"{job} called without credentials: {calls.read_text()}"
 
 
-@pytest.mark.parametrize(("drift_exit", "job_exit", "says"), [(0, 0, "No drift"), (2, 2, "")])
-def test_gitlab_retrain_stops_at_the_drift_check_unless_the_data_drifted(baked, tmp_path, drift_exit, job_exit, says):
-    """The retrain job's script with credentials, on stand-ins that record each call: no drift (exit 0) ends
-    the job green before `dvc repro`, a drift error (exit 2) fails it. Drift found (exit 1) is executed,
-    through repro, promote and push, in test_ci_gitlab_local.py."""
-    stand_ins, calls = tmp_path / "bin", tmp_path / "calls"
-    stand_ins.mkdir()
-    for tool in ("apt-get", "pip", "dvc", "git", "python"):
-        drift = f'case "$*" in *my_ml_project.drift*) exit {drift_exit};; esac\n' if tool == "python" else ""
-        (stand_ins / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> "{calls}"\n{drift}exit 0\n')
-        (stand_ins / tool).chmod(0o755)
-    env = {"PATH": f"{stand_ins}:/usr/bin:/bin", "AWS_ACCESS_KEY_ID": "id", "AWS_SECRET_ACCESS_KEY": "secret"}
-    script = gitlab_script(load(baked("s3") / GITLAB_CI), "retrain")
-    result = run("bash", "-e", "-c", script, cwd=tmp_path, env=env, check=False)
-    assert result.returncode == job_exit, result.stdout + result.stderr
-    assert says in result.stdout
-    recorded = calls.read_text().splitlines()
-    assert "dvc pull --allow-missing" in recorded and recorded[-1] == "python -m my_ml_project.drift", recorded
+def make_targets(scripts: list[str]) -> set[str]:
+    return {target for script in scripts for target in MAKE_TARGET.findall(script)}
+
+
+def shell_blocks(project: Path) -> dict[str, list[list[str]]]:
+    """{platform: its shell blocks (a GitHub step's run, a GitLab script entry), each as its code lines}."""
+
+    def code(script: str) -> list[str]:
+        lines = (line.strip() for line in script.splitlines())
+        return [line for line in lines if line and not line.startswith("#")]
+
+    github = [code(script) for path in GITHUB_WORKFLOWS for script in github_scripts(load(project / path))]
+    config = load(project / GITLAB_CI)
+    jobs = [name for name in config if not name.startswith(".") and "script" in config[name]]
+    gitlab = [code(entry) for job in jobs for entry in gitlab_entries(config, job)]
+    return {"github": github, "gitlab": gitlab}
+
+
+def shared_runs(first: list[list[str]], second: list[list[str]], length: int) -> list[list[str]]:
+    """Runs of `length` consecutive lines that a block of `first` and a block of `second` both contain."""
+    windows = {tuple(block[i : i + length]) for block in second for i in range(len(block) - length + 1)}
+    return [list(block[i : i + length]) for block in first for i in range(len(block) - length + 1)
+            if tuple(block[i : i + length]) in windows]  # fmt: skip
+
+
+@pytest.mark.parametrize("remote", REMOTE_ANSWERS)
+def test_both_platforms_call_the_same_project_commands(baked, remote):
+    project = baked(remote)
+    github = make_targets([script for path in GITHUB_WORKFLOWS for script in github_scripts(load(project / path))])
+    config = load(project / GITLAB_CI)
+    gitlab = make_targets([gitlab_script(config, job) for job in config if "script" in config.get(job, {})])
+    assert github == gitlab, (github, gitlab)
+    # The report, retrain and the image's build and smoke test need the data, which only S3 brings to CI.
+    assert github == ({"report", "retrain", "docker-build", "docker-smoke"} if remote == "s3" else set())
+    makefile = (project / "Makefile").read_text(encoding="utf-8")
+    assert all(re.search(rf"^{target}:", makefile, re.MULTILINE) for target in github), makefile
+
+
+@pytest.mark.parametrize("remote", REMOTE_ANSWERS)
+def test_no_block_of_shell_longer_than_a_few_lines_is_written_for_both_platforms(baked, remote):
+    blocks = shell_blocks(baked(remote))
+    assert blocks["github"] and blocks["gitlab"]
+    shared = shared_runs(blocks["github"], blocks["gitlab"], SHARED_SHELL_LINES + 1)
+    assert not shared, f"shell written for both platforms (make it a make target): {shared[0]}"
+
+
+def test_the_shared_shell_check_finds_a_copied_block():
+    """The check above can fail: the old smoke test's retry loop, written for both platforms."""
+    loop = ["for attempt in range(60):", "try:", "print(urlopen(url).read())", "break", "except OSError:",
+            "time.sleep(1)", "else:", "raise SystemExit(1)"]  # fmt: skip
+    github, gitlab = [["docker run x", *loop]], [["set -e"], [*loop, "docker rm x"]]
+    assert shared_runs(github, gitlab, SHARED_SHELL_LINES + 1)
+    assert not shared_runs(github, [loop[:SHARED_SHELL_LINES]], SHARED_SHELL_LINES + 1)
 
 
 @pytest.mark.parametrize("remote", ["local", "none"])

@@ -418,9 +418,11 @@ def test_push_to_main_registers_one_version_with_its_lineage_and_uploads_data_an
 
 
 def test_retrain_on_drifted_data_promotes_the_model_and_pushes_it_and_a_branch(ci, mlflow_auth_server):
-    """retrain.yml by hand (workflow_dispatch) on main after new data arrived: drift, repro, gate, promote
-    in the shared registry, push. The new data is what `dvc update` leaves in the job: a changed *.dvc
-    pointer, not committed (act copies the work tree), which keeps the model promotable."""
+    """retrain.yml by hand (workflow_dispatch) on main after new data arrived: `make retrain` finds the
+    drift, reproduces, gates, promotes in the shared registry and pushes data, model and a branch
+    retrain/<date>, as GitLab's retrain job does (test_ci_gitlab_local.py). The new data is what `dvc update`
+    leaves in the job: a changed *.dvc pointer, not committed (act copies the work tree), which keeps the
+    model promotable."""
     act, _, project = ci
     server = mlflow_auth_server
     shutil.rmtree(act.cache, ignore_errors=True)
@@ -462,11 +464,13 @@ def test_retrain_on_drifted_data_promotes_the_model_and_pushes_it_and_a_branch(c
 
     # The branch holds the retrained dvc.lock; the remote holds the model it names.
     bare = act.bare
-    branches = run("git", "--git-dir", bare, "branch", "--list", "retrain/*", cwd=act.home).stdout.split()
-    assert branches == ["retrain/1"], branches
-    lock = run("git", "--git-dir", bare, "show", "retrain/1:dvc.lock", cwd=act.home).stdout
+    (branch,) = run("git", "--git-dir", bare, "branch", "--list", "retrain/*", cwd=act.home).stdout.split()
+    assert re.fullmatch(r"retrain/\d{4}-\d\d-\d\d-\d{4}", branch), branch
+    lock = run("git", "--git-dir", bare, "show", f"{branch}:dvc.lock", cwd=act.home).stdout
     data_md5, model_md5 = model_md5s(lock)
     assert model_md5 != model_md5s(run("git", "show", "main:dvc.lock", cwd=project).stdout)[1]
     assert (data_md5, model_md5) == (new_data_md5, tags["model_md5"])
     assert f"dvc/files/md5/{model_md5[:2]}/{model_md5[2:]}" in act.s3.keys(BUCKET, "dvc/")
-    assert "Pushed `retrain/1`" in summaries(result.stdout)
+    assert f"Pushed `{branch}`: [open its pull request](https://github.com/{REPOSITORY}/compare/main...{branch}" in (
+        summaries(result.stdout)
+    )

@@ -58,6 +58,7 @@ GITLAB_CI_LOCAL = TEMPLATE / "ci-tools" / "node_modules" / ".bin" / "gitlab-ci-l
 ORIGIN = "https://gitlab.example.com/group/churn.git"  # never contacted: git redirects it to a bare repo
 PROJECT_ID = "4242"  # CI_PROJECT_ID: the Notes API path the report posts to
 TOKEN = "glpat-fake-report-token"
+PUSH_TOKEN = "glpat-fake-retrain-push-token"
 BUCKET = "gitlab-ci-dvc"
 MERGE_REQUEST = 7
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"  # the jobs' venv runs this Python
@@ -124,6 +125,7 @@ class GitLabCI:
             "AWS_DEFAULT_REGION": self.s3.region,
             "AWS_ENDPOINT_URL_S3": self.s3.url,
             "GITLAB_REPORT_TOKEN": TOKEN,
+            "RETRAIN_PUSH_TOKEN": PUSH_TOKEN,
             # The test job runs install, ruff and pytest for real, on the quick part of the project's tests:
             # the whole suite runs in test_pipeline_default.py.
             "PYTEST_ADDOPTS": "tests/test_params.py",
@@ -410,9 +412,9 @@ def test_default_branch_pipeline_registers_one_version_and_pushes_the_new_model_
 
 def test_schedule_retrains_on_drifted_data_promotes_and_pushes(gitlab):
     """New data on main, with twice as many extra malignant cases (two columns drift): the scheduled
-    retrain job finds the drift, reproduces every stage, passes the gate against the last commit,
-    promotes the model on the tracking server (no champion there yet; the commit is main's) and pushes
-    to S3."""
+    retrain job's `make retrain` finds the drift, reproduces every stage, passes the gate against the last
+    commit, promotes the model on the tracking server (no champion there yet; the commit is main's), pushes
+    to S3 and pushes a branch retrain/<date>, as GitHub's retrain workflow does (test_ci_github_act.py)."""
     ci, api, project = gitlab
     before = ci.mlflow.registry(project.name)
     raw = Path("data/raw/breast_cancer.csv")
@@ -450,10 +452,18 @@ def test_schedule_retrains_on_drifted_data_promotes_and_pushes(gitlab):
     assert json.loads((artifacts / "reports" / "drift.json").read_text())["drift"] is True
     assert (artifacts / "dvc.lock").read_text() == (ci.state / "builds" / "retrain" / "dvc.lock").read_text()
     assert api.requests == []
+    # The branch in origin (the bare repository) holds the job's dvc.lock; the push token never shows.
+    (branch,) = run("git", "--git-dir", ci.bare, "branch", "--list", "retrain/*", cwd=ci.home).stdout.split()
+    assert re.fullmatch(r"retrain/\d{4}-\d\d-\d\d-\d{4}", branch), branch
+    pushed_lock = run("git", "--git-dir", ci.bare, "show", f"{branch}:dvc.lock", cwd=ci.home).stdout
+    assert pushed_lock == (artifacts / "dvc.lock").read_text()
+    link = "https://gitlab.example.com/group/churn/-/merge_requests/new?"
+    assert f"Pushed `{branch}`: [open its merge request]({link}" in log, where(result, "retrain")
+    assert PUSH_TOKEN not in log
 
 
 def test_no_secret_of_the_runs_reaches_a_tracked_file(gitlab, merge_request):
     """The keys and the token were CI/CD variables only (the variables file is git-ignored)."""
     ci, _, project = gitlab
-    findings = scan_for_credentials(project, (*ci.s3.secrets, TOKEN, ci.mlflow.ci[1], ci.mlflow.admin[1]))
+    findings = scan_for_credentials(project, (*ci.s3.secrets, TOKEN, PUSH_TOKEN, ci.mlflow.ci[1], ci.mlflow.admin[1]))
     assert [finding for finding in findings if "holds the secret" in finding] == []

@@ -1,17 +1,20 @@
 """The image jobs of the baked CI (docker=yes): after the pipeline trained a model, build the serving
-image, smoke-test /health and /predict, and push it tagged with the commit SHA from the default branch
-only (GHCR on GitHub, the project's registry on GitLab); with no model in CI they say why and stay green.
+image (`make docker-build`), smoke-test /health and /predict (`make docker-smoke`), and push it tagged with
+the commit SHA from the default branch only (GHCR on GitHub, the project's registry on GitLab); with no
+model in CI they say why and stay green.
 
-The linters (schema, zizmor, actionlint) run on these files in test_ci_configs.py; the smoke-test script
-itself runs against the real image in test_container.py.
+The linters (schema, zizmor, actionlint) run on these files in test_ci_configs.py; `make docker-smoke`
+runs against the real image in test_container.py, and its probe against the served app here.
 """
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from helpers import BIN, bake_on_first_use, run
+from helpers import BIN, bake, bake_on_first_use, free_port, run, tool_env
 
 WORKFLOW = Path(".github/workflows/ci.yml")
 GITLAB_CI = Path(".gitlab-ci.yml")
@@ -20,7 +23,6 @@ BAKES = {
     "local": {"dvc_remote": "local"},
     "s3-no-docker": {"dvc_remote": "s3", "dvc_remote_url": "s3://my-bucket/dvc", "docker": "no"},
 }
-SMOKE = re.compile(r"<<'PYTHON'\n(.*?)\n\s*PYTHON\n", re.DOTALL)
 
 
 @pytest.fixture(scope="module")
@@ -55,13 +57,15 @@ def test_github_image_job_builds_the_model_the_pipeline_job_trained(baked):
     jobs = load(baked("s3") / WORKFLOW)["jobs"]
     pipeline, image = jobs["pipeline"], jobs["image"]
     assert pipeline["outputs"] == {"model": "${{ steps.remote.outputs.ready }}"}
-    upload = uses(pipeline, "upload-artifact")
+    upload = step(pipeline, "Hand the model")
     assert upload["if"] == "steps.remote.outputs.ready == 'true'"
     assert upload["with"]["path"].split() == ["models/model.joblib", "models/model_info.json", "metrics/"]
     assert image["needs"] == "pipeline" and image["if"] == "needs.pipeline.outputs.model == 'true'"
     assert uses(image, "download-artifact")["with"]["name"] == upload["with"]["name"]
+    name = step(image, "Name the image")["run"]
+    assert name == 'echo "IMAGE=ghcr.io/${GITHUB_REPOSITORY,,}:$GITHUB_SHA" >> "$GITHUB_ENV"'
     build = step(image, "Build")["run"]
-    assert 'image="ghcr.io/${GITHUB_REPOSITORY,,}:$GITHUB_SHA"' in build and "docker build" in build
+    assert build == 'make docker-build VERSION="$GITHUB_SHA" SOURCE_URL="$GITHUB_SERVER_URL/$GITHUB_REPOSITORY"'
 
 
 def test_github_image_job_alone_can_write_packages_and_pushes_only_from_the_default_branch(baked):
@@ -95,13 +99,16 @@ def test_gitlab_build_image_job_takes_the_pipeline_model_and_pushes_only_from_th
     assert script.count("docker login") == 1 and script.count("docker push") == 1
 
 
-def test_both_platforms_run_the_same_smoke_test(baked):
+def test_both_platforms_build_and_smoke_test_the_image_with_the_same_make_targets(baked):
     project = baked("s3")
-    github = step(load(project / WORKFLOW)["jobs"]["image"], "Smoke-test")["run"]
-    gitlab = "\n".join(load(project / GITLAB_CI)["build-image"]["script"])
-    (github_smoke,), (gitlab_smoke,) = SMOKE.findall(github), SMOKE.findall(gitlab)
-    assert github_smoke == gitlab_smoke
-    assert "/health" in github_smoke and "/predict" in github_smoke
+    github = [s.get("run", "") for s in load(project / WORKFLOW)["jobs"]["image"]["steps"]]
+    gitlab = load(project / GITLAB_CI)["build-image"]["script"]
+    for commands in (github, gitlab):
+        builds = [command for command in commands if command.startswith("make docker-build ")]
+        assert len(builds) == 1 and commands.index(builds[0]) < commands.index("make docker-smoke"), commands
+    makefile = (project / "Makefile").read_text()
+    recipe = makefile.split("\ndocker-smoke:\n", 1)[1].split("\n\n", 1)[0]
+    assert "python -m my_ml_project.serving.smoke" in recipe and "rm --force" in recipe, recipe
 
 
 @pytest.mark.parametrize("remote", ["s3", "local"])
@@ -142,7 +149,6 @@ def test_docker_no_bakes_no_image_job(baked):
     project = baked("s3-no-docker")
     workflow = load(project / WORKFLOW)
     assert set(workflow["jobs"]) == {"test", "template-check", "pipeline"}
-    assert "outputs" not in workflow["jobs"]["pipeline"]
     # No model handed on (the pipeline job still uploads its plots diff: tests/test_ci_configs.py).
     text = (project / WORKFLOW).read_text()
     assert "download-artifact" not in text and "name: model" not in text
@@ -156,3 +162,45 @@ def test_serving_page_says_how_to_roll_back(baked):
     assert "ghcr.io/" in serving and "$CI_REGISTRY_IMAGE" in serving
     assert "roll back" in serving.lower() and "<sha>" in serving.lower()
     assert "made without the serving app" in (baked("s3-no-docker") / "docs" / "serving.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """The default bake after `dvc repro`, its app served by uvicorn as `make serve` starts it, on a free port."""
+    project = bake(tmp_path_factory.mktemp("smoke"))
+    run(BIN / "dvc", "repro", cwd=project)
+    app = re.search(r"^\tuvicorn (\S+) ", (project / "Makefile").read_text(), re.MULTILINE)[1]
+    port = free_port()
+    command = [BIN / "python", "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+    server = subprocess.Popen(command, cwd=project, env=tool_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        yield project, f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_smoke_probe_waits_for_health_and_predicts_one_record(served):
+    """What `make docker-smoke` runs inside the container, here against the same app outside one."""
+    project, url = served
+    result = run(BIN / "python", "-m", "my_ml_project.serving.smoke", url, cwd=project, check=False, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert '/health: {"status":"ok"}' in result.stdout
+    assert re.search(r'/predict: \{"predictions":\["\w+"\]', result.stdout), result.stdout
+
+
+def test_smoke_probe_fails_saying_which_endpoint_did_not_answer(served, tmp_path):
+    """A server whose /health answers but which has no /metadata (python's http.server on a folder)."""
+    project, _ = served
+    (tmp_path / "health").write_text("ok")
+    port = free_port()
+    command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+    server = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        smoke = [BIN / "python", "-m", "my_ml_project.serving.smoke", f"http://127.0.0.1:{port}"]
+        result = run(*smoke, cwd=project, check=False, timeout=120)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "smoke: /metadata or /predict failed: HTTP Error 404" in result.stdout, result.stdout

@@ -292,11 +292,13 @@ def test_code_edit_rebuild_reuses_the_dependency_layer(built):
     assert code and "Using cache" not in code[0], built["cached_output"][-3000:]
 
 
-def test_ci_smoke_test_step_passes_against_the_image(built, tmp_path):
-    """The generated CI's smoke-test step (GitHub's; GitLab runs the same script), with podman as docker."""
+def test_ci_smoke_test_step_passes_against_the_image(built, trained_project, tmp_path):
+    """The generated CI's smoke-test step (`make docker-smoke`, on GitHub and GitLab), with podman as docker,
+    in the trained project (its Makefile is the s3 bake's)."""
     project = bake(tmp_path / "ci", ci="github", dvc_remote="s3", dvc_remote_url="s3://my-bucket/dvc")
     workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())
     smoke = next(step for step in workflow["jobs"]["image"]["steps"] if step.get("name", "").startswith("Smoke"))
+    assert smoke["run"] == "make docker-smoke"
     shim = tmp_path / "bin" / "docker"
     shim.parent.mkdir()
     limits = " ".join(ulimits())
@@ -308,9 +310,9 @@ def test_ci_smoke_test_step_passes_against_the_image(built, tmp_path):
     env = tool_env(IMAGE=built["tag"])
     env["PATH"] = f"{shim.parent}:{env['PATH']}"
     try:
-        result = run("bash", "-e", "-c", smoke["run"], cwd=tmp_path, env=env, check=False, timeout=300)
+        result = run("bash", "-e", "-c", smoke["run"], cwd=trained_project, env=env, check=False, timeout=300)
     finally:
-        podman("rm", "--force", "smoke", check=False)
+        podman("rm", "--force", "my-ml-project-smoke", check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert '/health: {"status":"ok"}' in result.stdout
     assert re.search(r'/predict: \{"predictions":\["\w+"\],"probabilities"', result.stdout), result.stdout

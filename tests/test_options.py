@@ -120,7 +120,7 @@ def expected_files(answers: dict) -> set[str]:
         )),
         *(f"{package}/{module}" for module in (
             "__init__.py", "bootstrap.py", "contract.py", "dataset.py", "params.py", "tracking.py", "registry.py",
-            "report.py", "drift.py", "charts.py",
+            "report.py", "comment.py", "retrain.py", "drift.py", "charts.py",
             "stages/__init__.py", "stages/validate.py", "stages/prepare.py", "stages/train.py", "stages/evaluate.py",
         )),
     }  # fmt: skip
@@ -130,6 +130,7 @@ def expected_files(answers: dict) -> set[str]:
         files.add(".gitlab-ci.yml")
     if answers["docker"] == "yes":
         files |= {"Dockerfile", ".dockerignore", f"{package}/serve.py", "tests/test_serve.py"}
+        files.add(f"{package}/serving/smoke.py")  # make docker-smoke's probe
         files |= {f"{package}/{module}.py" for module in ("metrics", "prediction_log", "alerts")}  # monitoring
         files |= {"monitoring/prometheus.yml", "monitoring/dashboard.json"}
     return files

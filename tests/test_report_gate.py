@@ -1,11 +1,15 @@
-"""The pull/merge request report, its regression gate and the drift check, on the default bake with its
-real pipeline: a branch whose params lower the primary metric fails the gate, a harmless one passes, and
-a second run updates the same comment on a local stand-in for the GitHub and GitLab comment APIs."""
+"""The pull/merge request report, its regression gate, the drift check and `make retrain`, on the default
+bake with its real pipeline: a branch whose params lower the primary metric fails the gate, a harmless one
+passes, and a second run updates the same comment on a local stand-in for the GitHub and GitLab comment
+APIs; retrain stops when nothing drifted, and otherwise retrains, promotes and pushes a branch."""
 
 import json
+import re
+import shutil
 
 import pandas as pd
 import pytest
+import yaml
 from helpers import BIN, bake, load_comment_api, run, set_hyperparams, tool_env, wall_time
 
 PACKAGE = "my_ml_project"
@@ -31,13 +35,18 @@ def repro_with(project, **hyperparams) -> None:
     run(BIN / "dvc", "repro", cwd=project)
 
 
-def report(project, base: str = "main", **env: str):
-    """`python -m <package>.report BASE` as CI runs it; check=False: the exit status is the verdict.
-
-    The CI variables of wherever these tests run are dropped, so the report never posts anywhere real."""
-    clean = {name: value for name, value in tool_env().items() if not name.startswith(("GITHUB_", "GITLAB_", "CI_"))}
+def outside_ci(**env: str) -> dict[str, str]:
+    """The tools' environment without the CI variables of wherever these tests run: nothing posts or
+    pushes anywhere real, and no MLflow server is used."""
+    prefixes = ("GITHUB_", "GITLAB_", "CI_", "MLFLOW_", "RETRAIN_")
+    clean = {name: value for name, value in tool_env().items() if not name.startswith(prefixes)}
     clean.pop("CI", None)
-    return run(BIN / "python", "-m", f"{PACKAGE}.report", base, cwd=project, check=False, env={**clean, **env})
+    return {**clean, **env}
+
+
+def report(project, base: str = "main", **env: str):
+    """`python -m <package>.report BASE` as CI runs it; check=False: the exit status is the verdict."""
+    return run(BIN / "python", "-m", f"{PACKAGE}.report", base, cwd=project, check=False, env=outside_ci(**env))
 
 
 def metric_on(project, ref: str | None) -> float:
@@ -129,3 +138,56 @@ def test_drift_check_finds_no_drift_in_the_training_data_and_finds_a_shifted_col
     report_json = json.loads((project / "reports" / "drift.json").read_text())
     assert report_json["drifted"] == ["mean_radius"], report_json
     assert "drift: mean_radius drifted" in result.stdout
+
+
+@pytest.fixture
+def on_main(project, tmp_path):
+    """A copy of the trained project with main checked out, and a bare repository as its `origin`."""
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy, symlinks=True)
+    run("git", "checkout", "--quiet", "--force", "main", cwd=copy)
+    run(BIN / "dvc", "checkout", "--quiet", "--force", cwd=copy)
+    run("git", "clone", "--quiet", "--bare", copy, tmp_path / "origin.git", cwd=tmp_path)
+    run("git", "remote", "add", "origin", tmp_path / "origin.git", cwd=copy)
+    run("git", "fetch", "--quiet", "origin", cwd=copy)
+    return copy
+
+
+def test_retrain_without_drift_stops_before_retraining(on_main, tmp_path):
+    lock = (on_main / "dvc.lock").read_text()
+    result = run("make", "--no-print-directory", "retrain", cwd=on_main, env=outside_ci(), check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "retrain: **No drift:**" in result.stdout and "dvc repro" not in result.stdout
+    assert (on_main / "dvc.lock").read_text() == lock
+    assert run("git", "status", "--porcelain", cwd=on_main).stdout == ""
+    assert run("git", "--git-dir", tmp_path / "origin.git", "branch", "--list", "retrain/*", cwd=tmp_path).stdout == ""
+
+
+def test_retrain_on_drifted_data_retrains_promotes_and_pushes_a_branch(on_main, tmp_path):
+    """New data (the largest quarter of the rows twice more: the size columns drift), as `dvc add` leaves it."""
+    raw = on_main / "data" / "raw" / "breast_cancer.csv"
+    frame = pd.read_csv(raw)
+    large = frame[frame["mean_radius"] > frame["mean_radius"].quantile(0.75)]
+    pd.concat([frame, large, large]).to_csv(raw, index=False)
+    run(BIN / "dvc", "add", "--quiet", raw, cwd=on_main)
+    pointer = yaml.safe_load((on_main / "data" / "raw" / "breast_cancer.csv.dvc").read_text())["outs"][0]["md5"]
+    with wall_time("make retrain"):
+        result = run("make", "--no-print-directory", "retrain", cwd=on_main, env=outside_ci(), check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    commands = re.findall(r"^retrain: \$ (.+)$", result.stdout, re.MULTILINE)
+    steps = [" ".join(command.split()[:3]) for command in commands if not command.startswith("git ")]
+    assert steps == [
+        f"{BIN / 'python'} -m {PACKAGE}.drift", "dvc repro", f"{BIN / 'python'} -m {PACKAGE}.report",
+        f"{BIN / 'python'} -m {PACKAGE}.registry", "dvc push"]  # fmt: skip
+    assert "drift: " in output and "report: gate passed" in output
+    assert re.search(r"promote: version \d+ is the champion now", output), output
+    # The branch, checked out here and pushed to origin, holds the retrained dvc.lock and the new data's pointer.
+    (branch,) = re.findall(r"Pushed `(retrain/\d{4}-\d\d-\d\d-\d{4})`", result.stdout)
+    assert run("git", "branch", "--show-current", cwd=on_main).stdout.strip() == branch
+    bare = tmp_path / "origin.git"
+    shown = run("git", "--git-dir", bare, "show", f"{branch}:data/raw/breast_cancer.csv.dvc", cwd=tmp_path).stdout
+    assert yaml.safe_load(shown)["outs"][0]["md5"] == pointer
+    lock = run("git", "--git-dir", bare, "show", f"{branch}:dvc.lock", cwd=tmp_path).stdout
+    assert lock != run("git", "show", "main:dvc.lock", cwd=on_main).stdout and pointer in lock
+    assert run("git", "status", "--porcelain", "--untracked-files=no", cwd=on_main).stdout == ""

@@ -1,7 +1,7 @@
-"""A local stand-in for the comment APIs that report.py posts to, for tests: GitHub's issue comments and
+"""A local stand-in for the comment APIs that comment.py posts to, for tests: GitHub's issue comments and
 GitLab's merge request notes, served by http.server in a thread. Nothing here talks to the internet.
 
-It speaks what report.py uses, the way the real APIs do:
+It speaks what comment.py uses, the way the real APIs do:
 - GitHub: GET/POST /repos/OWNER/REPO/issues/N/comments, PATCH /repos/OWNER/REPO/issues/comments/ID,
   token in `Authorization: Bearer`, pages linked by the `Link` header;
 - GitLab: GET/POST /api/v4/projects/ID/merge_requests/IID/notes, PUT .../notes/ID, token in `PRIVATE-TOKEN`,

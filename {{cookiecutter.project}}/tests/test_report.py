@@ -1,6 +1,6 @@
-"""report.py: the regression gate, the markdown, the plots drawn in it (charts.py), and the comment on a
-local stand-in for the GitHub and GitLab comment APIs (tests/comment_api.py): create, update in place, no
-token, fork, API errors."""
+"""report.py: the regression gate, the markdown and the plots drawn in it (charts.py); comment.py: the
+comment on a local stand-in for the GitHub and GitLab comment APIs (tests/comment_api.py): create, update
+in place, no token, fork, API errors, and the cut to the comment limit."""
 
 import json
 import re
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from comment_api import CommentAPI
 
-from {{ cookiecutter.package }} import charts, params, report
+from {{ cookiecutter.package }} import charts, comment, params, report
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 EVALUATE = params.load(PROJECT_ROOT / "params.yaml").evaluate
@@ -74,7 +74,7 @@ def test_markdown_has_marker_verdict_model_version_and_plots_link(tmp_path, monk
     )
     env = {"GITHUB_SERVER_URL": "https://ghe.example.com", "GITHUB_REPOSITORY": "acme/churn", "GITHUB_RUN_ID": "99"}
     markdown = report.build_markdown(metrics_diff(0.9, 0.8), "", False, "it dropped.", PRIMARY, "main", env)
-    assert markdown.startswith(report.MARKER)
+    assert markdown.startswith(comment.MARKER)
     assert "**Gate FAILED:** it dropped." in markdown
     assert "`churn` version 3 (MLflow run `abc123`" in markdown
     assert "(https://ghe.example.com/acme/churn/actions/runs/99)" in markdown
@@ -97,11 +97,11 @@ def test_a_long_report_is_cut_below_githubs_comment_limit_keeping_the_verdict(tm
     params_md = "\n".join(["| Path | Param | main | workspace |", "|---|---|---|---|", *rows])
     markdown = report.build_markdown(metrics_diff(0.9, 0.95), params_md, True, "ok.", PRIMARY, "main", {})
     assert len(markdown) > 65_536
-    cut = report.fit(markdown)
+    cut = comment.truncate(markdown)
     assert len(cut) <= 65_536
-    assert cut.startswith(report.MARKER) and "**Gate passed:** ok." in cut
+    assert cut.startswith(comment.MARKER) and "**Gate passed:** ok." in cut
     assert "more lines are in the job log and reports/report.md" in cut
-    assert report.fit("short") == "short"
+    assert comment.truncate("short") == "short"
 
 
 # --- the plots in the comment (charts.py) --------------------------------------------------------
@@ -181,12 +181,12 @@ def test_plots_come_before_the_params_table_which_can_be_long(tmp_path, monkeypa
 def test_a_cut_report_keeps_each_chart_whole_or_leaves_it_out_and_says_so(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     chart = charts.roc_chart(charts.read_rows(ROC_BASE), charts.read_rows(ROC_HEAD), "main")
-    markdown = "\n".join([report.MARKER, "**Gate passed:** ok.", *chart, *chart])
+    markdown = "\n".join([comment.MARKER, "**Gate passed:** ok.", *chart, *chart])
     limit = len(markdown) - 100  # room for the first chart, not the second
-    cut = report.fit(markdown, limit=limit)
+    cut = comment.truncate(markdown, limit=limit)
     assert len(cut) <= limit and cut.count("```mermaid") == 1 and cut.count("```") == 2
     assert "among them 1 chart, left out whole" in cut
-    cut = report.fit(markdown, limit=len(markdown) // 3)
+    cut = comment.truncate(markdown, limit=len(markdown) // 3)
     assert "```" not in cut and "among them 2 charts, left out whole" in cut
 
 
@@ -221,7 +221,7 @@ def comments(api: CommentAPI, platform: str) -> list[dict]:
 
 
 def own(api: CommentAPI, platform: str) -> list[dict]:
-    return [comment for comment in comments(api, platform) if report.MARKER in comment["body"]]
+    return [note for note in comments(api, platform) if comment.MARKER in note["body"]]
 
 
 def others_comment(api: CommentAPI, platform: str, count: int) -> None:
@@ -232,9 +232,9 @@ def others_comment(api: CommentAPI, platform: str, count: int) -> None:
 @pytest.mark.parametrize("platform", PLATFORMS)
 def test_first_run_creates_one_comment_after_reading_every_page(platform, api, tmp_path):
     others_comment(api, platform, 3)  # two pages of two
-    line = report.publish(f"{report.MARKER}\nfirst", ci_env(platform, api, tmp_path))
+    line = comment.publish(f"{comment.MARKER}\nfirst", ci_env(platform, api, tmp_path))
     assert line.startswith("report: created comment")
-    assert [comment["body"] for comment in own(api, platform)] == [f"{report.MARKER}\nfirst"]
+    assert [note["body"] for note in own(api, platform)] == [f"{comment.MARKER}\nfirst"]
     assert [method for method, _ in api.requests] == ["GET", "GET", "POST"]
 
 
@@ -243,12 +243,12 @@ def test_second_run_updates_its_comment_in_place(platform, api, tmp_path):
     if platform == "gitlab":
         api.add("gitlab", *WHERE["gitlab"], "added 1 commit", author="system")
     others_comment(api, platform, 3)
-    report.publish(f"{report.MARKER}\nfirst", ci_env(platform, api, tmp_path))
+    comment.publish(f"{comment.MARKER}\nfirst", ci_env(platform, api, tmp_path))
     others_comment(api, platform, 2)  # the report's comment is on neither the first nor the last page
     (first,) = own(api, platform)
-    line = report.publish(f"{report.MARKER}\nsecond", ci_env(platform, api, tmp_path))
+    line = comment.publish(f"{comment.MARKER}\nsecond", ci_env(platform, api, tmp_path))
     assert line.startswith(f"report: updated comment {first['id']} in place")
-    assert [comment["body"] for comment in own(api, platform)] == [f"{report.MARKER}\nsecond"]
+    assert [note["body"] for note in own(api, platform)] == [f"{comment.MARKER}\nsecond"]
     assert len(comments(api, platform)) == (7 if platform == "gitlab" else 6)
     methods = [method for method, _ in api.requests]
     assert methods.count("POST") == 1 and methods.count("PATCH" if platform == "github" else "PUT") == 1
@@ -257,7 +257,7 @@ def test_second_run_updates_its_comment_in_place(platform, api, tmp_path):
 @pytest.mark.parametrize("platform", PLATFORMS)
 def test_without_a_token_nothing_is_posted_and_one_line_says_where_the_report_is(platform, api, tmp_path):
     token = "GITHUB_TOKEN" if platform == "github" else "GITLAB_REPORT_TOKEN"
-    line = report.publish(f"{report.MARKER}\nx", ci_env(platform, api, tmp_path, **{token: None}))
+    line = comment.publish(f"{comment.MARKER}\nx", ci_env(platform, api, tmp_path, **{token: None}))
     assert api.requests == []
     assert f"no {token}" in line
     assert ("job summary" if platform == "github" else "this job's log") in line
@@ -271,7 +271,7 @@ def test_a_fork_gets_no_comment_even_with_a_token(platform, api, tmp_path):
         Path(env["GITHUB_EVENT_PATH"]).write_text(json.dumps({"pull_request": pull}))
     else:  # the pipeline runs in the fork's project
         env.update(CI_PROJECT_ID="99", CI_MERGE_REQUEST_SOURCE_PROJECT_ID="99")
-    line = report.publish(f"{report.MARKER}\nx", env)
+    line = comment.publish(f"{comment.MARKER}\nx", env)
     assert api.requests == []
     assert "comes from a fork" in line and TOKEN not in line
 
@@ -281,7 +281,7 @@ def test_outside_a_pull_or_merge_request_nothing_is_posted(platform, api, tmp_pa
     env = ci_env(platform, api, tmp_path, CI_MERGE_REQUEST_IID=None)
     if platform == "github":
         Path(env["GITHUB_EVENT_PATH"]).write_text(json.dumps({"ref": "refs/heads/main"}))  # a push event
-    line = report.publish(f"{report.MARKER}\nx", env)
+    line = comment.publish(f"{comment.MARKER}\nx", env)
     assert api.requests == []
     assert "not a pull request event" in line or "not a merge request pipeline" in line
 
@@ -290,7 +290,7 @@ def test_outside_a_pull_or_merge_request_nothing_is_posted(platform, api, tmp_pa
 @pytest.mark.parametrize("status", [500, 401])
 def test_an_api_error_is_reported_in_one_line_without_the_token(platform, status, api, tmp_path):
     api.fail_with = status
-    line = report.publish(f"{report.MARKER}\nx", ci_env(platform, api, tmp_path))
+    line = comment.publish(f"{comment.MARKER}\nx", ci_env(platform, api, tmp_path))
     assert line.startswith("report: could not")
     assert f"answered {status}" in line
     assert TOKEN not in line
@@ -300,7 +300,7 @@ def test_an_api_error_is_reported_in_one_line_without_the_token(platform, status
 @pytest.mark.parametrize("platform", PLATFORMS)
 def test_the_token_goes_in_the_platforms_auth_header(platform, api, tmp_path):
     token = "GITHUB_TOKEN" if platform == "github" else "GITLAB_REPORT_TOKEN"
-    line = report.publish(f"{report.MARKER}\nx", ci_env(platform, api, tmp_path, **{token: "wrong-token"}))
+    line = comment.publish(f"{comment.MARKER}\nx", ci_env(platform, api, tmp_path, **{token: "wrong-token"}))
     assert "answered 401" in line and "wrong-token" not in line
     assert comments(api, platform) == []
 
@@ -357,12 +357,12 @@ def test_command_fails_the_gate_writes_the_report_and_updates_one_comment(repo, 
     assert f"report: gate FAILED: `{PRIMARY}` dropped by" in output
     assert "report: created comment" in output
     assert "**Gate FAILED:**" in (repo / "reports" / "report.md").read_text()
-    assert summary.read_text().startswith(report.MARKER)
+    assert summary.read_text().startswith(comment.MARKER)
 
     write_metrics(repo, 0.9)
     assert report.main(["main"], env) == 0
     assert "report: updated comment" in capsys.readouterr().out
-    assert [comment["body"].count("**Gate passed:**") for comment in own(api, "github")] == [1]
+    assert [note["body"].count("**Gate passed:**") for note in own(api, "github")] == [1]
 
 
 @pytest.mark.parametrize("value, status", [(0.9, 0), (0.5, 1)])
