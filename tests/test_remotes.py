@@ -18,6 +18,8 @@ import pytest
 import yaml
 from helpers import BIN, bake, commit, md5, run, scan_for_credentials, stages_run, tool_env, wall_time
 
+pytestmark = pytest.mark.slow
+
 DVC = BIN / "dvc"
 STAGES = ["validate", "prepare", "train", "evaluate"]
 RAW = Path("data/raw/breast_cancer.csv")

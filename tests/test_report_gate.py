@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 from helpers import BIN, bake, load_comment_api, run, set_hyperparams, tool_env, wall_time
 
+pytestmark = pytest.mark.slow
+
 PACKAGE = "my_ml_project"
 
 
