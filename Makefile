@@ -27,9 +27,17 @@ demo: $(VENV)/.installed
 	cd $(DEMO_DIR)/my-ml-project && dvc repro && dvc metrics show --md
 	@echo "Baked project: $(DEMO_DIR)/my-ml-project (MLflow store: mlflow.db there; browse with: make mlflow-ui)"
 
-## Run the whole test suite (bakes every option value, runs the real pipelines)
+# Whole files to each worker (their module fixtures bake and train once), handed out in the order
+# tests/conftest.py sorts them: longest first, so no long file starts last.
+PYTEST_PARALLEL := -n auto --dist loadfile --no-loadscope-reorder
+
+## Run the whole test suite (bakes every option value, runs the real pipelines, CI, containers; ~20 min)
 test: $(VENV)/.installed system-tools ci-tools
-	pytest -n auto --dist loadfile
+	pytest $(PYTEST_PARALLEL)
+
+## The edit-run loop: every test not marked slow (bakes, hooks, docs, CI configs; a few minutes). CI runs `make test`
+test-fast: $(VENV)/.installed
+	pytest $(PYTEST_PARALLEL) -m "not slow"
 
 # Debian packages the tests need: podman, runc ... mmdebstrap for tests/test_container.py (it builds and
 # runs the baked Dockerfile without a Docker engine or a registry; mmdebstrap builds the base image from
@@ -118,4 +126,4 @@ clean:
 help:
 	@awk '/^## /{doc=substr($$0, 4); next} /^[a-z-]+:/{sub(/:.*/, "", $$1); if (doc) printf "  make %-14s %s\n", $$1, doc; doc=""}' $(MAKEFILE_LIST)
 
-.PHONY: install demo test lint clean help
+.PHONY: install demo test test-fast lint clean help

@@ -14,11 +14,8 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -32,6 +29,9 @@ MERMAID = {  # the npm packages in ci-tools (make ci-tools)
     "mermaid10": ROOT / "ci-tools/node_modules/mermaid10/dist/mermaid.min.js",
 }
 BIN = Path(sys.executable).parent  # the template's .venv: cookiecutter, dvc, mlflow
+sys.path.insert(0, str(ROOT / "tests"))
+from helpers.mlflow_server import serve_mlflow
+
 LOCAL = ("file:", "data:", "about:", "http://127.0.0.1")  # all a page may reach; anything else is blocked
 GIT_IDENTITY = ["-c", "user.name=Screenshots", "-c", "user.email=screenshots@example.com"]
 BRANCH = "smaller-forest"
@@ -206,54 +206,11 @@ def comment_page(browser, markdown_text: str, picture: Path | None = None, libra
 # --- MLflow's UI -----------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextlib.contextmanager
-def mlflow_ui(project: Path):
-    """`mlflow server` on the project's store (sqlite:///mlflow.db); yields its URL. Job execution is off,
-    which saves seven worker processes; the server runs in its own process group and is stopped by it."""
-    url = f"http://127.0.0.1:{free_port()}"
-    command = [BIN / "mlflow", "server", "--backend-store-uri", f"sqlite:///{project / 'mlflow.db'}",
-               "--host", "127.0.0.1", "--port", url.rsplit(":", 1)[1], "--workers", "1"]  # fmt: skip
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
-    log = project / "mlflow-server.log"
-    with open(log, "w") as output:
-        server = subprocess.Popen(
-            [str(part) for part in command], cwd=project, env=env, stdout=output, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"mlflow server did not answer /health:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield url
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            server.wait(timeout=20)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
-
-
 def mlflow_run_page(browser, project: Path, picture: Path | None = None) -> dict:
     """The MLflow page of the project's last run (models/model_info.json); waits for its metrics to show
     (the UI polls, so "network idle" never comes)."""
     info = json.loads((project / "models" / "model_info.json").read_text())
-    with mlflow_ui(project) as url:
+    with serve_mlflow(project) as url:
         with urllib.request.urlopen(f"{url}/api/2.0/mlflow/runs/get?run_id={info['run_id']}", timeout=30) as answer:
             run_info = json.load(answer)["run"]["info"]
         watched = Watched(browser, width=1280, height=1000)

@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 from helpers import BIN, bake, md5, run
 
+pytestmark = pytest.mark.slow
+
 RAW = "data/raw/customers.csv"
 
 

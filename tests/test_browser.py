@@ -21,6 +21,8 @@ import pytest
 import yaml
 from helpers import BIN, TEMPLATE, run, tool_env
 
+pytestmark = pytest.mark.slow
+
 sys.path.insert(0, str(TEMPLATE / "scripts"))
 import screenshots  # scripts/ is not a package: found through sys.path
 

@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 from helpers import BIN, bake, run, stages_run
 
+pytestmark = pytest.mark.slow
+
 
 def support_tickets(rows: int = 900) -> pd.DataFrame:
     """Multiclass, imbalanced (about 70/22/8), string labels, a 60-value product column, an ID, gap tokens

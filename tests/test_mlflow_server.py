@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 from helpers import BIN, bake, commit, free_port, md5, run, scan_for_credentials, set_hyperparams
+
+pytestmark = pytest.mark.slow
 from test_registry import STUMP, aliases, comparison, project_env, registry_client, repro
 
 

@@ -22,12 +22,6 @@ from helpers import (
 # A list value in cookiecutter.json is a choice variable: its first item is the default. The free-text
 # options the pre-gen hook checks against a list (`_checked_choices`) are baked with each value too.
 CHOICES = {name: value for name, value in DEFAULTS.items() if isinstance(value, list)} | DEFAULTS["_checked_choices"]
-# Keys later issues and users rely on (issue: template foundation).
-REQUIRED_KEYS = [
-    "project_name", "project", "package", "description", "author_name", "author_email", "python_version",
-    "task", "data_path", "target", "model", "dvc_remote", "dvc_remote_url", "mlflow_tracking_uri", "ci",
-    "docker", "license",
-]  # fmt: skip
 UNUSUAL_NAMES = {
     "project_name": 'Café "Ölçü": l\'équipe',
     "author_name": "Zoë O'Brien",
@@ -79,8 +73,17 @@ def baked(request, tmp_path_factory):
     return {**rendered_answers(**extra), "data": request.param["data"]}, bake(tmp / "out", **extra)
 
 
-def test_cookiecutter_json_declares_every_option():
-    assert [key for key in REQUIRED_KEYS if key not in DEFAULTS] == []
+def test_every_option_in_cookiecutter_json_has_a_prompt_and_a_help_text():
+    """Read from cookiecutter.json itself: an option added there without its prompt or the help the
+    options table shows fails here (test_template checks that the files use only declared options)."""
+    options = [key for key in DEFAULTS if not key.startswith("_")]
+    assert len(options) >= 10, options
+    for texts in ("__prompts__", "_help"):
+        assert sorted(DEFAULTS[texts]) == sorted(options), texts
+        texts_of = {key: DEFAULTS[texts][key] for key in options}
+        # a choice's prompt may label each value: then its question is the `__prompt__` entry
+        questions = {key: text["__prompt__"] if isinstance(text, dict) else text for key, text in texts_of.items()}
+        assert [key for key, text in questions.items() if not text.strip()] == [], texts
 
 
 def test_choice_prompts_label_only_declared_choices():

@@ -10,6 +10,8 @@ import pytest
 import yaml
 from helpers import BIN, bake, mlflow_runs, run, scan_for_credentials, stages_run
 
+pytestmark = pytest.mark.slow
+
 STAGES = ["validate", "prepare", "train", "evaluate"]
 
 

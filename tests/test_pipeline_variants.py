@@ -6,6 +6,8 @@ import pytest
 import yaml
 from helpers import BIN, bake, mlflow_runs, run, stages_run
 
+pytestmark = pytest.mark.slow
+
 
 def metrics_of(project) -> dict:
     return json.loads((project / "metrics" / "metrics.json").read_text())

@@ -9,7 +9,10 @@ The helpers here are shared with test_mlflow_server.py, which runs the whole sto
 import json
 from pathlib import Path
 
+import pytest
 from helpers import BIN, bake, commit, run, set_hyperparams, tool_env
+
+pytestmark = pytest.mark.slow
 
 STUMP = {"n_estimators": 1, "max_depth": 1}  # one tree of depth one: a clearly worse model
 

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from helpers import BIN, bake, commit, free_port, md5, run, scan_for_credentials, stages_run, wall_time
 
+pytestmark = pytest.mark.slow
+
 DVC = BIN / "dvc"
 RAW = Path("data/raw/breast_cancer.csv")
 MODEL = Path("models/model.joblib")

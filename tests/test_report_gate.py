@@ -12,6 +12,8 @@ import pytest
 import yaml
 from helpers import BIN, bake, load_comment_api, run, set_hyperparams, tool_env, wall_time
 
+pytestmark = pytest.mark.slow
+
 PACKAGE = "my_ml_project"
 
 

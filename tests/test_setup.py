@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 from helpers import BIN, TEMPLATE, bake, find_python, run, stages_run, tool_env
 
+pytestmark = pytest.mark.slow
+
 
 def test_bake_without_dvc_or_sklearn_succeeds_and_make_setup_finishes_it(tmp_path):
     """cookiecutter run from an environment that has only cookiecutter (as with pipx or uvx)."""

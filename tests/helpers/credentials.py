@@ -22,26 +22,36 @@ MACHINE_LOCAL_FILES = {".dvc/config.local", ".env", ".aws/credentials", ".aws/co
 def scan_for_credentials(project: Path, secrets: tuple[str, ...] = ()) -> list[str]:
     """Every place git tracks a credential: files in the work tree and every blob of every ref.
 
-    Returns one line per finding ("<where>: <what>"); empty means clean. History counts because a
-    secret committed once and removed later is still in every clone.
+    Returns one line per finding, each occurrence on its own ("<where>, line <n>: <what>"); empty means
+    clean. History counts because a secret committed once and removed later is still in every clone.
     """
     findings = []
 
-    def check(where: str, path: str, text: str) -> None:
-        if path in MACHINE_LOCAL_FILES or path.endswith("/config.local"):
-            findings.append(f"{where}: a machine-local file is tracked")
-        for secret in filter(None, secrets):
-            if secret in text:
-                findings.append(f"{where}: holds the secret {secret[:4]}...")
-        for what, pattern in CREDENTIAL_PATTERNS.items():
-            if match := pattern.search(text):
-                findings.append(f"{where}: {what} ({match.group(0).strip()[:24]}...)")
+    def check(where: str, text: str) -> None:
+        for number, line in enumerate(text.splitlines(), start=1):
+            findings.extend(
+                f"{where}, line {number}: holds the secret {secret[:4]}..."
+                for secret in filter(None, secrets)
+                for _ in range(line.count(secret))
+            )
+            findings.extend(
+                f"{where}, line {number}: {what} ({match.group(0).strip()[:24]}...)"
+                for what, pattern in CREDENTIAL_PATTERNS.items()
+                for match in pattern.finditer(line)
+            )
 
-    tracked = run("git", "ls-files", "-z", cwd=project).stdout.split("\0")
-    for path in filter(None, tracked):
+    tracked = set(filter(None, run("git", "ls-files", "-z", cwd=project).stdout.split("\0")))
+    # Every path any commit of any ref added, not only the one path `rev-list --objects` names per blob.
+    added = run("git", "-c", "core.quotePath=false", "log", "--all", "--format=", "--name-only", "--diff-filter=A",
+                cwd=project)  # fmt: skip
+    ever = set(filter(None, added.stdout.splitlines()))
+    for path in sorted(tracked | ever):
+        if path in MACHINE_LOCAL_FILES or path.endswith("/config.local"):
+            findings.append(f"{path}{'' if path in tracked else ' (in history)'}: a machine-local file is tracked")
+    for path in sorted(tracked):
         file = project / path
         if file.is_file():
-            check(path, path, file.read_text(errors="replace"))
+            check(path, file.read_text(errors="replace"))
     objects = run("git", "rev-list", "--all", "--objects", cwd=project).stdout.splitlines()
     blobs = {}
     for line in objects:
@@ -63,5 +73,5 @@ def scan_for_credentials(project: Path, secrets: tuple[str, ...] = ()) -> list[s
             body = listing[header_end + 1 : header_end + 1 + int(size)]
             position = header_end + 1 + int(size) + 1
             if kind == "blob":
-                check(f"{blobs[sha]} (in history, blob {sha[:8]})", blobs[sha], body.decode(errors="replace"))
+                check(f"{blobs[sha]} (in history, blob {sha[:8]})", body.decode(errors="replace"))
     return findings

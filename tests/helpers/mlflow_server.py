@@ -27,7 +27,7 @@ def serve_mlflow(home: Path, *options: str, env: dict[str, str] | None = None):
         "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}", "--artifacts-destination", str(home / "artifacts"),
     ]  # fmt: skip
     # Job execution (GenAI jobs) would start seven more processes; tracking and the registry need none.
-    env = tool_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false", **(env or {}))
+    env = tool_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false", MLFLOW_DISABLE_TELEMETRY="true", **(env or {}))
     for name in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
         env.pop(name, None)
     with open(home / "server.log", "w") as log:

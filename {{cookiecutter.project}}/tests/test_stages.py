@@ -53,14 +53,28 @@ def test_rows_without_target_are_dropped(mixed_table):
 @pytest.mark.parametrize("model", train.ESTIMATORS)
 def test_every_model_trains_on_mixed_types_with_gaps(mixed_table, model):
     fitted = fit(mixed_table, model)
-    predictions = fitted.predict(mixed_table.drop(columns="label"))
+    predictions = pd.Series(fitted.predict(mixed_table.drop(columns="label")), index=mixed_table.index)
     assert len(predictions) == len(mixed_table)
+    # The label follows age (conftest), so every model must learn it, not only return one value per row.
+{%- if cookiecutter.task == 'classification' %}
+    assert set(predictions) == {"yes", "no"}
+    assert (predictions == mixed_table["label"]).mean() > 0.8
+{%- else %}
+    assert predictions.dtype.kind == "f" and predictions.notna().all()
+    assert predictions.corr(mixed_table["label"]) > 0.9
+{%- endif %}
 
 
 def test_unseen_category_at_predict_time_is_accepted(mixed_table):
     fitted = fit(mixed_table)
     new_rows = mixed_table.drop(columns="label").head(3).assign(city="marseille")
-    assert len(fitted.predict(new_rows)) == 3
+    predictions = fitted.predict(new_rows)
+    assert len(predictions) == 3
+{%- if cookiecutter.task == 'classification' %}
+    assert set(predictions) <= {"yes", "no"}
+{%- else %}
+    assert pd.Series(predictions).notna().all()
+{%- endif %}
 
 
 def test_unknown_hyperparameter_is_named_with_its_section():
