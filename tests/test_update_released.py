@@ -92,6 +92,27 @@ def importance_params(project: Path) -> None:
     params.write_text(text)
 
 
+PATHS_SECTION = """paths:
+  raw: data/raw/breast_cancer.csv
+  schema: data/schema.yaml
+  validation: reports/validation.json
+  train_data: data/prepared/train.parquet
+  test_data: data/prepared/test.parquet
+  model: models/model.joblib
+  model_info: models/model_info.json
+  metrics: metrics/metrics.json
+  plots: plots
+  drift_report: reports/drift.json
+  report: reports/report.md
+"""
+
+
+def paths_section(project: Path) -> None:
+    """params.yaml gets the `paths:` section (0.4.0): the CHANGELOG's YAML, with the project's raw CSV."""
+    params = project / "params.yaml"
+    params.write_text(params.read_text().rstrip("\n") + "\n\n" + PATHS_SECTION)
+
+
 def stage_tests_use_estimators(project: Path) -> None:
     tests = project / "tests" / "test_stages.py"
     tests.write_text(tests.read_text().replace("params.MODELS", "train.ESTIMATORS"))
@@ -107,6 +128,15 @@ MANUAL_STEPS: dict[str, list[tuple[str, Callable[[Path], None]]]] = {
         ("the template's `stages/evaluate.py`", take_the_templates(f"{PACKAGE}/stages/evaluate.py")),
         ("add `importance_repeats: 5` and `importance_rows: 5000` under `evaluate:`", importance_params),
         ("replace `params.MODELS` with `train.ESTIMATORS`", stage_tests_use_estimators),
+        ("add the `paths:` section", paths_section),
+        (
+            "the template's `stages/validate.py` and `stages/prepare.py`",
+            take_the_templates(f"{PACKAGE}/stages/validate.py", f"{PACKAGE}/stages/prepare.py"),
+        ),
+    ],
+    "0.3.0": [
+        ("add the `paths:` section", paths_section),
+        ("Take the template's `stages/validate.py`", take_the_templates(f"{PACKAGE}/stages/validate.py")),
     ],
 }
 
