@@ -32,10 +32,7 @@ UNSELECTED = {
     ".gitlab-ci.yml": CI not in ("gitlab", "both"),
     "Dockerfile": DOCKER != "yes",
     ".dockerignore": DOCKER != "yes",
-    f"{PACKAGE}/serve.py": DOCKER != "yes",
-    f"{PACKAGE}/metrics.py": DOCKER != "yes",
-    f"{PACKAGE}/prediction_log.py": DOCKER != "yes",
-    f"{PACKAGE}/alerts.py": DOCKER != "yes",
+    f"{PACKAGE}/serving": DOCKER != "yes",
     "monitoring": DOCKER != "yes",
     "tests/test_serve.py": DOCKER != "yes",
 }

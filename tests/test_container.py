@@ -172,7 +172,7 @@ def built(podman_ready, trained_project, tmp_path_factory):
     tag = f"localhost/template-test-{uuid.uuid4().hex[:8]}:latest"
     try:
         cold, _ = build(trained_project, tag, "--no-cache")
-        serve_py = trained_project / "my_ml_project" / "serve.py"
+        serve_py = trained_project / "my_ml_project" / "serving" / "app.py"
         # A new edit each run: the same edit built by another run on this machine would be a cached layer.
         edit = f"\n# an edit ({uuid.uuid4().hex[:8]}): only the layers from the code's COPY on rebuild\n"
         serve_py.write_text(serve_py.read_text() + edit)

@@ -70,7 +70,7 @@ def test_dockerfile_follows_the_answers(served):
     # Several workers add up their metrics through PROMETHEUS_MULTIPROC_DIR: emptied before uvicorn starts.
     assert (shell, flag) == ("sh", "-c") and "ENV" in dockerfile and "PROMETHEUS_MULTIPROC_DIR=/tmp/" in dockerfile
     assert script.startswith('rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR" && ')
-    assert script.endswith("exec uvicorn my_ml_project.serve:app --host 0.0.0.0 --port 8000")
+    assert script.endswith("exec uvicorn my_ml_project.serving.app:app --host 0.0.0.0 --port 8000")
     assert "\nUSER 10001\n" in dockerfile
 
 
@@ -94,19 +94,12 @@ def test_makefile_lists_the_serving_targets(served):
     (phony,) = re.findall(r"^\.PHONY: (.*)$", makefile, re.MULTILINE)
     assert set(SERVING_TARGETS) <= set(phony.split())
     dry_run = run("make", "--dry-run", *SERVING_TARGETS, cwd=served).stdout
-    assert "uvicorn my_ml_project.serve:app" in dry_run
+    assert "uvicorn my_ml_project.serving.app:app" in dry_run
     assert "docker build" in dry_run and "docker run" in dry_run
 
 
 def test_docker_no_bakes_no_serving(no_docker):
-    modules = ("serve", "metrics", "prediction_log", "alerts")
-    for name in (
-        "Dockerfile",
-        ".dockerignore",
-        "tests/test_serve.py",
-        "monitoring",
-        *(f"my_ml_project/{m}.py" for m in modules),
-    ):
+    for name in ("Dockerfile", ".dockerignore", "tests/test_serve.py", "monitoring", "my_ml_project/serving"):
         assert not (no_docker / name).exists(), name
     makefile = (no_docker / "Makefile").read_text()
     assert "\n\n\n" not in makefile

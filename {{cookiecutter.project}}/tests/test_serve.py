@@ -7,10 +7,11 @@ import warnings
 import joblib
 import numpy as np
 import pytest
-from fastapi.exceptions import RequestValidationError
 from prometheus_client.parser import text_string_to_metric_families
 
-from {{ cookiecutter.package }} import contract, params, serve
+from {{ cookiecutter.package }} import contract, params
+from {{ cookiecutter.package }}.serving import app, metrics, model, records
+from {{ cookiecutter.package }}.serving.batching import RequestBatcher
 from {{ cookiecutter.package }}.stages import train
 
 with warnings.catch_warnings():
@@ -69,7 +70,7 @@ def client(model_file, schema_file, tmp_path, monkeypatch):
     monkeypatch.setenv("SCHEMA_PATH", str(schema_file))
     monkeypatch.setenv("METRICS_PATH", str(metrics_file))
     monkeypatch.setenv("MODEL_INFO_PATH", str(info_file))
-    with TestClient(serve.app) as client:  # `with` runs the lifespan, which loads the model
+    with TestClient(app.app) as client:  # `with` runs the lifespan, which loads the model
         yield client
 
 
@@ -111,7 +112,7 @@ def test_health_is_503_when_the_model_or_the_contract_is_missing(
     monkeypatch.setenv("MODEL_PATH", str(model_file))
     monkeypatch.setenv("SCHEMA_PATH", str(schema_file))
     monkeypatch.setenv(variable, str(tmp_path / "missing"))
-    with TestClient(serve.app) as client:
+    with TestClient(app.app) as client:
         assert client.get("/health").status_code == 503
         assert predict(client, RECORDS).status_code == 503
 
@@ -122,7 +123,7 @@ def test_health_is_503_when_the_contract_lacks_a_feature_of_the_model(model_file
     contract.write(rules, schema_file, "mixed_table", 0)
     monkeypatch.setenv("MODEL_PATH", str(model_file))
     monkeypatch.setenv("SCHEMA_PATH", str(schema_file))
-    with TestClient(serve.app) as client:
+    with TestClient(app.app) as client:
         assert client.get("/health").status_code == 503
 
 
@@ -166,7 +167,7 @@ def test_bad_field_is_refused_naming_it_and_counted_by_reason(client, record, fi
     assert f"'{field}'" in error["msg"]
     assert error["type"] == reason
     after = scrape(client)
-    for name in serve.metrics.REASONS:
+    for name in metrics.REASONS:
         counted = value(after, "predict_rejected_total", reason=name)
         assert counted - value(before, "predict_rejected_total", reason=name) == (name == reason), name
 
@@ -184,7 +185,7 @@ def test_number_too_large_for_the_model_is_a_client_error_not_a_crash(client, sc
     rules = contract.load(schema_file)
     rules["columns"]["income"].update(min=None, max=None)  # a contract with no range: the model must cope
     contract.write(rules, schema_file, "mixed_table", 0)
-    with TestClient(serve.app) as restarted:  # the contract is read at start
+    with TestClient(app.app) as restarted:  # the contract is read at start
         response = predict(restarted, [{**RECORDS[0], "income": 1e308}])
     # Trees compute in float32 and refuse it (422); other models may still answer with a finite value.
     assert response.status_code in (200, 422), response.text
@@ -211,9 +212,9 @@ def test_empty_batch_is_refused(client):
 
 def test_batch_over_the_limit_is_refused(client):
     before = rejected(client, "too_many_records")
-    response = predict(client, RECORDS[:1] * (serve.MAX_RECORDS + 1))
+    response = predict(client, RECORDS[:1] * (records.MAX_RECORDS + 1))
     assert response.status_code == 413
-    assert str(serve.MAX_RECORDS) in response.json()["detail"]
+    assert str(records.MAX_RECORDS) in response.json()["detail"]
     assert rejected(client, "too_many_records") == before + 1
 
 
@@ -314,7 +315,7 @@ def test_prediction_log_has_one_line_per_answered_request_with_the_validated_inp
 ):
     monkeypatch.setenv("MODEL_PATH", str(model_file))
     monkeypatch.setenv("SCHEMA_PATH", str(schema_file))
-    with TestClient(serve.app) as client:
+    with TestClient(app.app) as client:
         answers = [predict(client, RECORDS).json(), predict(client, RECORDS[:1]).json()]
         assert predict(client, [{**RECORDS[0], "city": MARKER}]).status_code == 422
         assert client.post("/predict", content=MARKER.encode()).status_code == 422
@@ -344,7 +345,7 @@ def test_prediction_log_keeps_the_sampled_share_of_requests(
     monkeypatch.setenv("MODEL_PATH", str(model_file))
     monkeypatch.setenv("SCHEMA_PATH", str(schema_file))
     monkeypatch.setenv("PREDICTION_LOG_SAMPLE", rate)
-    with TestClient(serve.app) as client:
+    with TestClient(app.app) as client:
         for _ in range(200):
             assert predict(client, RECORDS[:1]).status_code == 200
     assert low <= len(log_lines(prediction_log)) <= high
@@ -355,7 +356,7 @@ def test_prediction_log_is_rotated_at_its_size_cap(model_file, schema_file, monk
     monkeypatch.setenv("SCHEMA_PATH", str(schema_file))
     monkeypatch.setenv("PREDICTION_LOG_MAX_BYTES", "3000")
     monkeypatch.setenv("PREDICTION_LOG_BACKUPS", "2")
-    with TestClient(serve.app) as client:
+    with TestClient(app.app) as client:
         for _ in range(60):
             predict(client, RECORDS)
     files = sorted(path.name for path in prediction_log.iterdir())
@@ -369,12 +370,12 @@ def test_prediction_log_can_go_to_stdout_or_be_off(model_file, schema_file, monk
     monkeypatch.setenv("MODEL_PATH", str(model_file))
     monkeypatch.setenv("SCHEMA_PATH", str(schema_file))
     monkeypatch.setenv("PREDICTION_LOG", "-")
-    with TestClient(serve.app) as client:
+    with TestClient(app.app) as client:
         predict(client, RECORDS)
     (line,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert len(line["inputs"]) == len(RECORDS)
     monkeypatch.setenv("PREDICTION_LOG", "")
-    with TestClient(serve.app) as client:
+    with TestClient(app.app) as client:
         assert predict(client, RECORDS).status_code == 200
     assert not prediction_log.exists()
 
@@ -389,7 +390,7 @@ def test_a_bad_prediction_log_setting_stops_the_server_naming_it(
     monkeypatch.setenv("MODEL_PATH", str(model_file))
     monkeypatch.setenv("SCHEMA_PATH", str(schema_file))
     monkeypatch.setenv(variable, setting)
-    with pytest.raises(ValueError, match=variable), TestClient(serve.app):
+    with pytest.raises(ValueError, match=variable), TestClient(app.app):
         pass
 
 
@@ -405,26 +406,27 @@ def test_metadata_lists_the_features_metrics_and_lineage(client, model_file):
 
 def test_metadata_without_model_info_says_unknown(client, tmp_path):
     (tmp_path / "model_info.json").unlink()
-    with TestClient(serve.app) as restarted:  # the file is read at start
+    with TestClient(app.app) as restarted:  # the file is read at start
         body = restarted.get("/metadata").json()
     assert body["git_commit"] is body["mlflow_run_id"] is body["registered_version"] is None
 
 
 def test_concurrent_requests_share_one_model_call_and_each_gets_its_own_answer(model_file, schema_file, tmp_path):
-    model = serve.load_model(model_file, schema_file, tmp_path / "no-metrics.json", tmp_path / "no-info.json")
-    single = [serve.to_frame([record], model) for record in RECORDS]
+    loaded = model.load(model_file, schema_file, tmp_path / "no-metrics.json", tmp_path / "no-info.json")
+    rules = loaded.contract["columns"]
+    single = [records.to_frame([record], loaded.features, rules) for record in RECORDS]
     # The scaler refuses an infinite number: this request fails inside the model call.
-    refused = serve.to_frame(RECORDS[:1], model).assign(income=float("inf"))
+    refused = records.to_frame(RECORDS[:1], loaded.features, rules).assign(income=float("inf"))
     calls = []
 
     def answer(frames):
-        """What the Batcher answers each frame sent at once, and the sizes of the model calls it made."""
+        """What the batcher answers each frame sent at once, and the sizes of the model calls it made."""
 
         def method(frame):
             calls.append(len(frame))
-            return model.batcher.method(frame)
+            return loaded.output(frame)
 
-        batcher = serve.Batcher(method)
+        batcher = RequestBatcher(method)
 
         async def send():
             runner = asyncio.create_task(batcher.run())
@@ -439,10 +441,10 @@ def test_concurrent_requests_share_one_model_call_and_each_gets_its_own_answer(m
     answers = answer(single)
     assert calls == [len(RECORDS)]
     for frame, result in zip(single, answers, strict=True):
-        np.testing.assert_allclose(result, model.batcher.method(frame))
+        np.testing.assert_allclose(result, loaded.output(frame))
 
     answers = answer([single[0], refused, single[1]])
     assert calls == [3, 1, 1, 1]  # the shared call failed: then one call per request
-    assert isinstance(answers[1], RequestValidationError)
-    np.testing.assert_allclose(answers[0], model.batcher.method(single[0]))
-    np.testing.assert_allclose(answers[2], model.batcher.method(single[1]))
+    assert isinstance(answers[1], records.Refused) and answers[1].reason == "unusable_values"
+    np.testing.assert_allclose(answers[0], loaded.output(single[0]))
+    np.testing.assert_allclose(answers[2], loaded.output(single[1]))
