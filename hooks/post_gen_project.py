@@ -27,14 +27,11 @@ DOCKER = "{{ cookiecutter.docker }}"
 # cruft (create, update, diff) adds the template commit it renders to the context; cookiecutter never does.
 CRUFT_COMMIT = "{{ cookiecutter['_commit'] if '_commit' in cookiecutter else '' }}"
 
+# Single files that were not selected are skipped by cookiecutter itself: their names render empty.
 UNSELECTED = {
     ".github": CI not in ("github", "both"),
-    ".gitlab-ci.yml": CI not in ("gitlab", "both"),
-    "Dockerfile": DOCKER != "yes",
-    ".dockerignore": DOCKER != "yes",
     f"{PACKAGE}/serving": DOCKER != "yes",
     "monitoring": DOCKER != "yes",
-    "tests/test_serve.py": DOCKER != "yes",
 }
 
 

@@ -65,8 +65,12 @@ def make_template_repository(root: Path) -> tuple[Path, str, str, str]:
 
     project = template / "{{cookiecutter.project}}"
     edit(project / ".github/workflows/ci.yml", "      - run: pytest\n", f"      - run: {CI_CHANGE}\n")
-    edit(project / ".gitlab-ci.yml", "\n    - pytest\n", f"\n    - {CI_CHANGE}\n")
-    append(project / "Dockerfile", f"\n{DOCKER_CHANGE}\n")
+    edit(
+        project / "{% if cookiecutter.ci in ['gitlab', 'both'] %}.gitlab-ci.yml{% endif %}",
+        "\n    - pytest\n",
+        f"\n    - {CI_CHANGE}\n",
+    )
+    append(project / "{% if cookiecutter.docker == 'yes' %}Dockerfile{% endif %}", f"\n{DOCKER_CHANGE}\n")
     append(
         project / "Makefile",
         f"\n## Show the template version this project's template-owned files match\n{MAKE_TARGET}:\n"
