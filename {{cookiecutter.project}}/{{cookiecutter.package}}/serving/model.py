@@ -2,12 +2,15 @@
 `dvc pull`), the data contract it was trained under, and, for /metadata, its training metrics and where it
 came from (MLflow run, registry version, git commit). Each file's path can be set by an environment
 variable (FILES), for a model kept elsewhere; the metrics and the lineage are optional.
+
+Usage: python -m {{ cookiecutter.package }}.serving.model   (the files, as the image must hold them: `make docker-build`)
 """
 
 import hashlib
 import json
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,3 +84,15 @@ def load(model_path: Path, schema_path: Path, metrics_path: Path, info_path: Pat
 def load_from_environment() -> LoadedModel | None:
     """The model at the paths FILES gives (the environment's, else the defaults)."""
     return load(*(Path(os.environ.get(variable, default)) for variable, default in FILES.items()))
+
+
+def main() -> None:
+    """Print the files the app reads, at their default paths; exit 1 naming the first that is missing."""
+    files = [Path(default) for default in FILES.values()]
+    if missing := [path for path in files if not path.exists()]:
+        sys.exit(f"no {missing[0]}: run `dvc repro` or `dvc pull` first")
+    print(" ".join(map(str, files)))
+
+
+if __name__ == "__main__":
+    main()
