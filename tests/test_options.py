@@ -123,7 +123,7 @@ def expected_files(answers: dict) -> set[str]:
         files.add(".gitlab-ci.yml")
     if answers["docker"] == "yes":
         files |= {"Dockerfile", ".dockerignore", "tests/test_serve.py"}
-        modules = ("__init__", "app", "model", "records", "batching", "metrics", "prediction_log", "alerts")
+        modules = ("__init__", "app", "batching", "files", "model", "records", "metrics", "prediction_log", "alerts")
         files |= {f"{package}/serving/{module}.py" for module in modules}
         files |= {"monitoring/prometheus.yml", "monitoring/dashboard.json"}
     return files

@@ -1,16 +1,12 @@
 """The model the app serves, read once when the server starts: the pipeline DVC produced (`dvc repro` or
 `dvc pull`), the data contract it was trained under, and, for /metadata, its training metrics and where it
-came from (MLflow run, registry version, git commit). Each file's path can be set by an environment
-variable (FILES), for a model kept elsewhere; the metrics and the lineage are optional.
-
-Usage: python -m {{ cookiecutter.package }}.serving.model   (the files, as the image must hold them: `make docker-build`)
+came from (MLflow run, registry version, git commit), at the paths files.py gives; the metrics and the
+lineage are optional.
 """
 
 import hashlib
 import json
 import logging
-import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,15 +16,8 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from {{ cookiecutter.package }} import contract
+from {{ cookiecutter.package }}.serving import files
 from {{ cookiecutter.package }}.serving.records import Refused
-
-# The environment variable that sets each file, and its default.
-FILES = {
-    "MODEL_PATH": "models/model.joblib",
-    "SCHEMA_PATH": "data/schema.yaml",
-    "METRICS_PATH": "metrics/metrics.json",
-    "MODEL_INFO_PATH": "models/model_info.json",
-}
 logger = logging.getLogger(__name__)
 
 
@@ -82,17 +71,5 @@ def load(model_path: Path, schema_path: Path, metrics_path: Path, info_path: Pat
 
 
 def load_from_environment() -> LoadedModel | None:
-    """The model at the paths FILES gives (the environment's, else the defaults)."""
-    return load(*(Path(os.environ.get(variable, default)) for variable, default in FILES.items()))
-
-
-def main() -> None:
-    """Print the files the app reads, at their default paths; exit 1 naming the first that is missing."""
-    files = [Path(default) for default in FILES.values()]
-    if missing := [path for path in files if not path.exists()]:
-        sys.exit(f"no {missing[0]}: run `dvc repro` or `dvc pull` first")
-    print(" ".join(map(str, files)))
-
-
-if __name__ == "__main__":
-    main()
+    """The model at the paths files.py gives (the environment's, else the defaults)."""
+    return load(*files.from_environment())
