@@ -1,12 +1,11 @@
 """Bad data stops the pipeline at validate with a named error, and loses nothing."""
 
 import gzip
-import hashlib
 import shutil
 
 import pandas as pd
 import pytest
-from conftest import BIN, bake, run
+from helpers import BIN, bake, md5, run
 
 RAW = "data/raw/customers.csv"
 
@@ -37,15 +36,9 @@ BAD_FILES = {
 }
 
 
-def digest(path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
-
-
 def cache_files(project) -> dict[str, str]:
     return {
-        str(path.relative_to(project)): digest(path)
-        for path in (project / ".dvc" / "cache").rglob("*")
-        if path.is_file()
+        str(path.relative_to(project)): md5(path) for path in (project / ".dvc" / "cache").rglob("*") if path.is_file()
     }
 
 
@@ -64,7 +57,7 @@ def trained(tmp_path_factory, messy_csv):
 @pytest.mark.parametrize("change,message", BAD_FILES.values(), ids=BAD_FILES.keys())
 def test_bad_data_fails_at_validate_naming_the_problem_and_keeps_model_metrics_and_cache(trained, change, message):
     good = trained / RAW
-    kept = {name: digest(trained / name) for name in ("models/model.joblib", "metrics/metrics.json", "dvc.lock")}
+    kept = {name: md5(trained / name) for name in ("models/model.joblib", "metrics/metrics.json", "dvc.lock")}
     cache = cache_files(trained)
     backup = good.with_name("good.csv.bak")
     shutil.copyfile(good, backup)
@@ -77,5 +70,5 @@ def test_bad_data_fails_at_validate_naming_the_problem_and_keeps_model_metrics_a
     assert result.returncode != 0
     assert f"{RAW}: {message}" in result.stderr, result.stderr
     assert "Running stage 'prepare'" not in result.stdout
-    assert {name: digest(trained / name) for name in kept} == kept
+    assert {name: md5(trained / name) for name in kept} == kept
     assert cache.items() <= cache_files(trained).items()  # nothing removed or changed, at most added

@@ -8,7 +8,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import BIN, TEMPLATE, run
+from helpers import BIN, TEMPLATE, run
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ are in benchmarks/README.md)."""
 import json
 
 import pytest
-from conftest import BIN, TEMPLATE, bake, run
+from helpers import BIN, TEMPLATE, bake, run
 
 pytestmark = pytest.mark.slow
 

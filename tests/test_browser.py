@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BIN, TEMPLATE, run, tool_env
+from helpers import BIN, TEMPLATE, run, tool_env
 
 sys.path.insert(0, str(TEMPLATE / "scripts"))
 import screenshots  # scripts/ is not a package: found through sys.path

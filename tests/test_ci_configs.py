@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BIN, bake, bake_on_first_use, run
+from helpers import BIN, bake, bake_on_first_use, run
 
 WORKFLOW = Path(".github/workflows/ci.yml")
 RETRAIN = Path(".github/workflows/retrain.yml")

@@ -25,10 +25,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import (
+from helpers import (
     BIN,
     commit,
     load_comment_api,
+    model_md5s,
     run,
     set_hyperparams,
     stages_run,
@@ -229,14 +230,6 @@ def summaries(output: str) -> str:
 def assert_act(result, succeeded: bool):
     where = f"act exited {result.returncode}\n--- output (end)\n{result.stdout[-8000:]}\n{result.stderr[-3000:]}"
     assert (result.returncode == 0) == succeeded, where
-
-
-def model_md5s(lock_text: str) -> tuple[str, str]:
-    """(data_md5, model_md5) as a dvc.lock records them: the raw CSV prepare read, the model train wrote."""
-    stages = yaml.safe_load(lock_text)["stages"]
-    (data,) = [dep["md5"] for dep in stages["prepare"]["deps"] if dep["path"].startswith("data/raw/")]
-    (model,) = [out["md5"] for out in stages["train"]["outs"] if out["path"] == "models/model.joblib"]
-    return data, model
 
 
 @pytest.fixture(scope="module")

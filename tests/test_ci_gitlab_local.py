@@ -36,11 +36,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import (
+from helpers import (
     BIN,
     TEMPLATE,
     commit,
     load_comment_api,
+    model_md5s,
     run,
     scan_for_credentials,
     set_hyperparams,
@@ -195,14 +196,6 @@ def where(result: dict, job: str | None = None) -> str:
     """The end of the run's output (or of one job's log), for assertion messages."""
     text = result["logs"].get(job, "") if job else result["output"]
     return f"exit {result['returncode']}, verdicts {result['verdicts']}\n--- end\n{text[-8000:]}"
-
-
-def model_md5s(lock_text: str) -> tuple[str, str]:
-    """(data_md5, model_md5) as a dvc.lock records them: the raw CSV prepare read, the model train wrote."""
-    stages = yaml.safe_load(lock_text)["stages"]
-    (data,) = [dep["md5"] for dep in stages["prepare"]["deps"] if dep["path"].startswith("data/raw/")]
-    (model,) = [out["md5"] for out in stages["train"]["outs"] if out["path"] == "models/model.joblib"]
-    return data, model
 
 
 @pytest.fixture(scope="module")

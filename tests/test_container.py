@@ -11,13 +11,11 @@ installed (not root, or no apt-get). Run with `-s` to see the build times and th
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import re
 import resource
 import shutil
-import socket
 import time
 import uuid
 from pathlib import Path
@@ -26,7 +24,7 @@ import httpx
 import pandas as pd
 import pytest
 import yaml
-from conftest import BIN, TEMPLATE, bake, run, scrape, tool_env
+from helpers import BIN, TEMPLATE, bake, free_port, md5, run, scrape, tool_env
 
 pytestmark = pytest.mark.slow
 
@@ -58,12 +56,6 @@ def ulimits() -> list[str]:
 
 def image_exists(name: str) -> bool:
     return podman("image", "exists", name, check=False).returncode == 0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def os_release() -> dict[str, str]:
@@ -263,7 +255,7 @@ def test_predict_answers_a_batch_with_the_model_dvc_built(container, trained_pro
         for out in stage.get("outs", [])
         if out["path"] == "models/model.joblib"
     ]
-    assert body["model_version"] == hashlib.md5((trained_project / "models/model.joblib").read_bytes()).hexdigest()
+    assert body["model_version"] == md5(trained_project / "models/model.joblib")
     assert model_hashes == [body["model_version"]]
 
 
@@ -367,7 +359,7 @@ def test_metrics_of_the_container_count_what_was_sent_and_name_the_model(contain
     assert after[rejected] - before.get(rejected, 0) == 1
     (info,) = [dict(labels) for name, labels in after if name == "model_info"]
     assert info["git_commit"] == run("git", "rev-parse", "HEAD", cwd=trained_project).stdout.strip()
-    assert info["model_version"] == hashlib.md5((trained_project / "models/model.joblib").read_bytes()).hexdigest()
+    assert info["model_version"] == md5(trained_project / "models/model.joblib")
     # The image's one worker also counts through PROMETHEUS_MULTIPROC_DIR, which the CMD made at start.
     files = podman("exec", container["name"], "sh", "-c", 'ls "$PROMETHEUS_MULTIPROC_DIR"').stdout.split()
     assert any(name.startswith("counter_") for name in files), files

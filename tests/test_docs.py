@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BIN, TEMPLATE, run, tool_env
 from cookiecutter.main import cookiecutter
+from helpers import BIN, TEMPLATE, run, tool_env
 
 DOCS = TEMPLATE / "docs"
 PAGES_WORKFLOW = TEMPLATE / ".github" / "workflows" / "docs.yml"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BIN, DEFAULTS, bake, run, set_hyperparams, stages_run, wall_time
+from helpers import BIN, DEFAULTS, bake, run, set_hyperparams, stages_run, wall_time
 
 pytestmark = pytest.mark.slow
 

@@ -10,13 +10,12 @@ examples is bounded so each run takes well under a minute.
 
 import json
 import re
-import socket
 import subprocess
 import time
 
 import httpx
 import pytest
-from conftest import BIN, TEMPLATE, bake, run, tool_env, write_messy_csv
+from helpers import BIN, TEMPLATE, bake, free_port, run, tool_env, write_messy_csv
 
 pytestmark = pytest.mark.slow
 
@@ -29,12 +28,6 @@ PROJECTS = {
     "default": {},
     "messy-regression": {"task": "regression", "target": "monthly_spend", "dvc_remote": "none", "ci": "none"},
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module", params=PROJECTS)

@@ -3,7 +3,7 @@
 import filecmp
 
 import pytest
-from conftest import BIN, TEMPLATE, run, tool_env, write_messy_csv
+from helpers import BIN, TEMPLATE, run, tool_env, write_messy_csv
 
 
 def cookiecutter_cli(output_dir, *answers: str, cwd=None):

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import BIN, bake, run, stages_run
+from helpers import BIN, bake, run, stages_run
 
 
 def support_tickets(rows: int = 900) -> pd.DataFrame:

@@ -1,7 +1,6 @@
 """The default project against a real `mlflow server`: what one pipeline run records, lineage both ways,
 promotion and rollback of the champion, and a clear stop when the server does not answer."""
 
-import hashlib
 import json
 import shutil
 import time
@@ -10,12 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import BIN, bake, commit, free_port, run, scan_for_credentials, set_hyperparams
+from helpers import BIN, bake, commit, free_port, md5, run, scan_for_credentials, set_hyperparams
 from test_registry import STUMP, aliases, comparison, project_env, registry_client, repro
-
-
-def md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
 
 
 def lock_entry(project: Path, stage: str, section: str, path: str) -> dict:

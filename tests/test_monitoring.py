@@ -26,7 +26,7 @@ import joblib
 import pandas as pd
 import pytest
 import yaml
-from conftest import BIN, TEMPLATE, bake, free_port, run, scrape, tool_env
+from helpers import BIN, TEMPLATE, bake, free_port, run, scrape, tool_env
 
 pytestmark = pytest.mark.slow
 

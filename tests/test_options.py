@@ -7,7 +7,7 @@ import tomllib
 
 import pytest
 import yaml
-from conftest import (
+from helpers import (
     BIN,
     DEFAULTS,
     TEMPLATE,

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 import yaml
-from conftest import BIN, bake, mlflow_runs, run, scan_for_credentials, stages_run
+from helpers import BIN, bake, mlflow_runs, run, scan_for_credentials, stages_run
 
 STAGES = ["validate", "prepare", "train", "evaluate"]
 

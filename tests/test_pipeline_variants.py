@@ -4,7 +4,7 @@ import json
 
 import pytest
 import yaml
-from conftest import BIN, bake, mlflow_runs, run, stages_run
+from helpers import BIN, bake, mlflow_runs, run, stages_run
 
 
 def metrics_of(project) -> dict:

@@ -9,7 +9,7 @@ The helpers here are shared with test_mlflow_server.py, which runs the whole sto
 import json
 from pathlib import Path
 
-from conftest import BIN, bake, commit, run, set_hyperparams, tool_env
+from helpers import BIN, bake, commit, run, set_hyperparams, tool_env
 
 STUMP = {"n_estimators": 1, "max_depth": 1}  # one tree of depth one: a clearly worse model
 

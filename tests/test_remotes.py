@@ -5,7 +5,6 @@ One default bake is reproduced, committed and pushed once per module; every test
 something works on a copy of that project (and of its remote directory, which sits beside it).
 """
 
-import hashlib
 import json
 import os
 import re
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BIN, bake, run, scan_for_credentials, stages_run, tool_env, wall_time
+from helpers import BIN, bake, commit, md5, run, scan_for_credentials, stages_run, tool_env, wall_time
 
 DVC = BIN / "dvc"
 STAGES = ["validate", "prepare", "train", "evaluate"]
@@ -28,10 +27,6 @@ IN_SYNC = "Cache and remote 'storage' are in sync."
 # Enough trees that fitting lasts several seconds even on a fast core: a kill, or a second
 # `dvc repro`, lands while it runs.
 SLOW_TREES = 3000
-
-
-def md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
 
 
 def fingerprint(project: Path) -> dict[str, str]:
@@ -65,11 +60,6 @@ def lock_md5(project: Path, stage: str, path: Path) -> str:
     return next(out["md5"] for out in outs if out["path"] == str(path))
 
 
-def commit_all(project: Path, message: str) -> None:
-    run("git", "add", "--all", cwd=project)
-    run("git", "commit", "--quiet", "-m", message, cwd=project)
-
-
 @pytest.fixture(scope="module")
 def pushed(tmp_path_factory):
     """The default bake (local remote beside it) after `dvc repro`, a commit and `dvc push`."""
@@ -77,7 +67,7 @@ def pushed(tmp_path_factory):
         project = bake(tmp_path_factory.mktemp("local-remote"))
     with wall_time("first dvc repro (all four stages)"):
         run(DVC, "repro", cwd=project)
-    commit_all(project, "First pipeline run")
+    commit(project, "First pipeline run", new_files=True)
     with wall_time("dvc push to the local remote"):
         output = run(DVC, "push", cwd=project).stdout
     assert "files pushed" in output
@@ -99,7 +89,7 @@ def second_version(pushed, tmp_path_factory):
         (project / RAW).write_text("".join(lines[:-80]))  # the same table with 80 fewer patients
         run(DVC, "add", RAW, cwd=project)
         repro = run(DVC, "repro", cwd=project).stdout
-        commit_all(project, "Data version 2: 80 fewer rows")
+        commit(project, "Data version 2: 80 fewer rows", new_files=True)
         push = run(DVC, "push", cwd=project).stdout
     assert scan_for_credentials(project) == []
     return {"project": project, "v1": v1, "v2": fingerprint(project), "repro": repro, "push": push}
@@ -329,7 +319,7 @@ def test_second_concurrent_repro_gets_dvc_lock_error_and_first_finishes(killed_t
 def test_credential_scan_finds_keys_written_to_the_tracked_dvc_config(pushed, tmp_path):
     project = shutil.copytree(pushed, tmp_path / "leaky", symlinks=True)
     run(DVC, "remote", "add", "backup", "s3://team-backup/dvc", cwd=project)
-    commit_all(project, "A second remote, on S3")
+    commit(project, "A second remote, on S3", new_files=True)
     secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzzzKEYzzzz"
     run(DVC, "remote", "modify", "--local", "backup", "secret_access_key", secret, cwd=project)
     assert run("git", "status", "--porcelain", cwd=project).stdout == ""  # --local: untracked, as documented
@@ -337,10 +327,10 @@ def test_credential_scan_finds_keys_written_to_the_tracked_dvc_config(pushed, tm
 
     run(DVC, "remote", "modify", "backup", "access_key_id", "AKIA" + "Z" * 16, cwd=project)
     run(DVC, "remote", "modify", "backup", "secret_access_key", secret, cwd=project)
-    commit_all(project, "Oops")
+    commit(project, "Oops", new_files=True)
     run(DVC, "remote", "modify", "--unset", "backup", "secret_access_key", cwd=project)
     run(DVC, "remote", "modify", "--unset", "backup", "access_key_id", cwd=project)
-    commit_all(project, "Remove the keys again")  # still in history
+    commit(project, "Remove the keys again", new_files=True)  # still in history
     findings = scan_for_credentials(project, (secret,))
     assert findings and all(".dvc/config (in history" in finding for finding in findings), findings
     assert any("holds the secret" in finding for finding in findings)

@@ -6,7 +6,6 @@ One s3 bake is reproduced, committed and pushed once per module. The endpoint an
 the ways the baked README documents: `dvc remote modify --local` and AWS_* environment variables.
 """
 
-import hashlib
 import itertools
 import os
 import re
@@ -18,22 +17,13 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import BIN, bake, free_port, run, scan_for_credentials, stages_run, wall_time
+from helpers import BIN, bake, commit, free_port, md5, run, scan_for_credentials, stages_run, wall_time
 
 DVC = BIN / "dvc"
 RAW = Path("data/raw/breast_cancer.csv")
 MODEL = Path("models/model.joblib")
 UP_TO_DATE = "Data and pipelines are up to date."
 IN_SYNC = "Cache and remote 'storage' are in sync."
-
-
-def md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
-
-
-def commit_all(project: Path, message: str) -> None:
-    run("git", "add", "--all", cwd=project)
-    run("git", "commit", "--quiet", "-m", message, cwd=project)
 
 
 def cache_files(project: Path) -> set[str]:
@@ -89,7 +79,7 @@ def s3_project(s3_endpoint, bucket, tmp_path_factory):
     run(DVC, "remote", "modify", "--local", "storage", "endpointurl", s3_endpoint.url, cwd=project)
     with wall_time("first dvc repro (s3 bake)"):
         run(DVC, "repro", cwd=project)
-    commit_all(project, "First pipeline run")
+    commit(project, "First pipeline run", new_files=True)
     with wall_time("dvc push to S3 (moto server), 5 files"):
         output = run(DVC, "push", cwd=project, env=s3_endpoint.env()).stdout
     assert files_pushed(output) == len(cache_files(project))
@@ -110,7 +100,7 @@ def unpushed(s3_project, tmp_path):
     lines = (project / RAW).read_text().splitlines(keepends=True)
     (project / RAW).write_text("".join(lines[: -next(DATA_VERSIONS)]))
     run(DVC, "add", RAW, cwd=project)
-    commit_all(project, "Data version 2")
+    commit(project, "Data version 2", new_files=True)
     return project
 
 
@@ -219,7 +209,7 @@ def test_interrupted_push_completes_on_the_next_push_and_a_clone_pulls_everythin
     for index in range(400):  # a dataset of many small files: a push takes seconds, and can be cut
         (scans / f"scan_{index:04d}.bin").write_bytes(os.urandom(2048))
     run(DVC, "add", scans, cwd=project)
-    commit_all(project, "Add 400 scans")
+    commit(project, "Add 400 scans", new_files=True)
     # a fresh prefix, set for this machine only: every object has to travel
     url = f"s3://{bucket}/interrupted"
     run(DVC, "remote", "modify", "--local", "storage", "url", url, cwd=project)

@@ -6,8 +6,7 @@ import json
 
 import pandas as pd
 import pytest
-import yaml
-from conftest import BIN, bake, load_comment_api, run, tool_env, wall_time
+from helpers import BIN, bake, load_comment_api, run, set_hyperparams, tool_env, wall_time
 
 PACKAGE = "my_ml_project"
 
@@ -24,12 +23,11 @@ def project(tmp_path_factory):
     return project
 
 
-def set_hyperparams(project, **hyperparams) -> None:
+def repro_with(project, **hyperparams) -> None:
     """params.yaml as on main, with these keys of the selected model's section, then `dvc repro` (tests may
     run in any order)."""
-    params = yaml.safe_load(run("git", "show", "main:params.yaml", cwd=project).stdout)
-    params["train"][params["train"]["model"]].update(hyperparams)
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run("git", "checkout", "main", "--", "params.yaml", cwd=project)
+    set_hyperparams(project, **hyperparams)
     run(BIN / "dvc", "repro", cwd=project)
 
 
@@ -50,7 +48,7 @@ def metric_on(project, ref: str | None) -> float:
 
 def test_a_param_change_that_lowers_the_metric_fails_the_gate_saying_why(project):
     with wall_time("repro with a weaker model"):
-        set_hyperparams(project, n_estimators=2, max_depth=1)
+        repro_with(project, n_estimators=2, max_depth=1)
     old, new = metric_on(project, "main"), metric_on(project, None)
     assert old - new > 0.01, (old, new)  # the change really lowers roc_auc by more than the margin
 
@@ -67,7 +65,7 @@ def test_a_param_change_that_lowers_the_metric_fails_the_gate_saying_why(project
 
 
 def test_a_harmless_param_change_passes_the_gate(project):
-    set_hyperparams(project, n_estimators=150)
+    repro_with(project, n_estimators=150)
     old, new = metric_on(project, "main"), metric_on(project, None)
     assert old - new <= 0.01, (old, new)
     result = report(project)

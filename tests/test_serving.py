@@ -8,7 +8,7 @@ import sys
 import tomllib
 
 import pytest
-from conftest import BIN, bake, run
+from helpers import BIN, bake, run
 
 pytestmark = pytest.mark.slow
 # Quotes, a backslash and a dollar: the image's description label must carry them unchanged.

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from conftest import BIN, TEMPLATE, bake, find_python, run, stages_run, tool_env
+from helpers import BIN, TEMPLATE, bake, find_python, run, stages_run, tool_env
 
 
 def test_bake_without_dvc_or_sklearn_succeeds_and_make_setup_finishes_it(tmp_path):

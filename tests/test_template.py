@@ -2,7 +2,7 @@
 
 import re
 
-from conftest import BIN, DEFAULTS, TEMPLATE, run
+from helpers import BIN, DEFAULTS, TEMPLATE, run
 
 TEMPLATE_SOURCES = [TEMPLATE / "hooks", TEMPLATE / "{{cookiecutter.project}}"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import BIN, TEMPLATE, run, stages_run, wall_time
+from helpers import BIN, TEMPLATE, run, stages_run, wall_time
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import BIN, TEMPLATE, run, stages_run, wall_time
+from helpers import BIN, TEMPLATE, run, stages_run, wall_time
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,42 @@
+"""Bake the template with real cookiecutter."""
+
+import json
+from pathlib import Path
+
+from cookiecutter.generate import generate_context
+from cookiecutter.main import cookiecutter
+from cookiecutter.prompt import prompt_for_config
+
+TEMPLATE = Path(__file__).resolve().parents[2]
+DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+
+
+def bake(output_dir: Path, **answers: str) -> Path:
+    """Bake the template with these answers (defaults for the rest); return the project directory."""
+    return Path(
+        cookiecutter(
+            str(TEMPLATE),
+            no_input=True,
+            output_dir=str(output_dir),
+            extra_context=answers,
+            default_config=True,
+        )
+    )
+
+
+def bake_on_first_use(tmp_path_factory, answers_by_name: dict[str, dict]):
+    """A function name -> project directory that bakes with answers_by_name[name] once, then reuses it."""
+    projects: dict[str, Path] = {}
+
+    def project(name: str) -> Path:
+        if name not in projects:
+            projects[name] = bake(tmp_path_factory.mktemp(f"bake-{name}"), **answers_by_name[name])
+        return projects[name]
+
+    return project
+
+
+def rendered_answers(**answers: str) -> dict:
+    """Every answer as cookiecutter renders it for a bake (derived keys such as package filled in)."""
+    context = generate_context(str(TEMPLATE / "cookiecutter.json"), extra_context=answers)
+    return prompt_for_config(context, no_input=True)

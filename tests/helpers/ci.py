@@ -1,0 +1,30 @@
+"""What the CI execution tests start from: a trained, pushed project and the comment API stand-in."""
+
+import importlib.util
+from pathlib import Path
+
+from helpers.baking import bake
+from helpers.processes import run
+from helpers.project import commit, set_hyperparams
+
+
+def trained_s3_project(home: Path, s3_endpoint, bucket: str, mlflow_env: dict | None = None, **answers: str) -> Path:
+    """A bake with an S3 remote on the moto endpoint whose main branch holds a trained model, committed
+    and pushed: where the CI execution tests start. A 60-tree forest keeps every CI run short. The first
+    `dvc repro` runs with mlflow_env added (the login to a tracking server the bake names)."""
+    project = bake(home / "bake", dvc_remote="s3", dvc_remote_url=f"s3://{bucket}/dvc", **answers)
+    s3_endpoint.client().create_bucket(Bucket=bucket)
+    s3_env = s3_endpoint.env(AWS_ENDPOINT_URL_S3=s3_endpoint.url, **(mlflow_env or {}))
+    set_hyperparams(project, n_estimators=60)
+    run("dvc", "repro", cwd=project, env=s3_env)
+    commit(project, "Train the first model", new_files=True)
+    run("dvc", "push", cwd=project, env=s3_env)
+    return project
+
+
+def load_comment_api(project: Path):
+    """The baked project's own stand-in for the GitHub and GitLab comment APIs (tests/comment_api.py)."""
+    spec = importlib.util.spec_from_file_location("baked_comment_api", project / "tests" / "comment_api.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.CommentAPI
