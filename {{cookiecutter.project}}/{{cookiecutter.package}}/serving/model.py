@@ -18,6 +18,7 @@ from sklearn.pipeline import Pipeline
 from {{ cookiecutter.package }} import contract
 from {{ cookiecutter.package }}.serving import files
 from {{ cookiecutter.package }}.serving.records import Refused
+
 logger = logging.getLogger(__name__)
 
 
