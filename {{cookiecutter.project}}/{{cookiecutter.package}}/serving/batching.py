@@ -3,7 +3,8 @@
 A scikit-learn pipeline takes about as long for one row as for a few hundred (a random forest spends most
 of a call dispatching its trees), so under concurrent load one call for many requests multiplies the
 throughput (benchmarks/RESULTS.md, P5, measures it). The price: a request that finds no other waiting
-waits WINDOW_S for company.
+waits WINDOW_S for company. PREDICT_BATCHING=off in the server's environment makes one model call per
+request instead (app.py), which the benchmark compares this with.
 """
 
 import asyncio
