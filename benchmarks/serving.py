@@ -1,8 +1,9 @@
 """P5 serving benchmark: /predict of the baked project's app against `mlflow models serve` on the same
 model, in one run: throughput and p50/p99 latency for batches of 1 and 100 rows. Goal: >= 2x throughput.
 Ours runs with its monitoring on, as the image runs it: Prometheus metrics in multiprocess mode
-(PROMETHEUS_MULTIPROC_DIR) and the prediction log at sample rate 1. The same app with the prediction log
-off runs in the same rounds: the log's cost is the ratio of the two.
+(PROMETHEUS_MULTIPROC_DIR) and the prediction log at sample rate 1. In the same rounds run the same app
+with the prediction log off (the log's cost is the ratio of the two) and the same app with batching off
+(PREDICT_BATCHING=off: one model call per request; what batching.py buys is the ratio of the two).
 
     python benchmarks/serving.py                 # bakes + trains the default project, ~2 min
     python benchmarks/serving.py --quick         # a few requests per case: checks the runner works
@@ -205,8 +206,8 @@ def benchmark(project: Path, mode: str, logs: Path) -> dict:
     tracking_uri = f"sqlite:///{project / 'mlflow.db'}"
     model_uri = logged_model_uri(project, tracking_uri)
     env = tool_env(MLFLOW_TRACKING_URI=tracking_uri)
-    package = next(path.parent.name for path in project.glob("*/serve.py"))
-    uvicorn = [BIN / "python", "-m", "uvicorn", f"{package}.serve:app", "--host", "127.0.0.1", "--port", "{port}",
+    package = next(path.parent.parent.name for path in project.glob("*/serving/app.py"))
+    uvicorn = [BIN / "python", "-m", "uvicorn", f"{package}.serving.app:app", "--host", "127.0.0.1", "--port", "{port}",
                "--workers", "1", "--no-access-log", "--log-level", "warning"]  # fmt: skip
     prediction_log = logs / "ours" / "predictions.jsonl"
     ours = Server(
@@ -215,16 +216,23 @@ def benchmark(project: Path, mode: str, logs: Path) -> dict:
     ours_nolog = Server(
         "ours_nolog", uvicorn, project, monitored_env(env, logs / "ours_nolog", None), "/health", logs / "nolog.log"
     )
+    unbatched_log = logs / "ours_unbatched" / "predictions.jsonl"
+    unbatched_env = {**monitored_env(env, logs / "ours_unbatched", unbatched_log), "PREDICT_BATCHING": "off"}
+    ours_unbatched = Server("ours_unbatched", uvicorn, project, unbatched_env, "/health", logs / "unbatched.log")
+    # Where each server with a prediction log writes it: the log's thread finishes before the next turn.
+    log_folders = {"ours": prediction_log.parent, "ours_unbatched": unbatched_log.parent}
     mlflow = Server(
         "mlflow",
         [BIN / "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local", "--host", "127.0.0.1",
          "--port", "{port}", "--workers", "1"],
         project, env, "/ping", logs / "mlflow.log",
     )  # fmt: skip
+    servers = (ours, ours_nolog, ours_unbatched, mlflow)
     cases = {}
-    sent = 0  # requests to ours, warm-up included: what its /metrics and prediction log must count
+    # Requests sent to each server with a prediction log, warm-up included: what ours' /metrics and log must count.
+    logged: dict[str, int] = {}
     try:
-        for server in (ours, ours_nolog, mlflow):
+        for server in servers:
             server.wait_ready()
         for batch in BATCHES:
             records = sample_records(project, batch)
@@ -232,27 +240,27 @@ def benchmark(project: Path, mode: str, logs: Path) -> dict:
             targets = {
                 "ours": (f"{ours.url}/predict", body),
                 "ours_nolog": (f"{ours_nolog.url}/predict", body),
+                "ours_unbatched": (f"{ours_unbatched.url}/predict", body),
                 "mlflow": (f"{mlflow.url}/invocations", json.dumps({"dataframe_records": records}).encode()),
             }
             answers = {name: warm_up(url, body, settings["warmup"]) for name, (url, body) in targets.items()}
             if answers["ours"]["predictions"] != answers["mlflow"]["predictions"]:
                 sys.exit(f"the two servers predict differently for the {batch}-row batch: not the same model")
-            sent += settings["warmup"]
-            # Rounds taking turns, so that a change in the machine's load falls on both servers alike.
+            logged = {name: logged.get(name, 0) + settings["warmup"] for name in log_folders}
+            # Rounds taking turns, so that a change in the machine's load falls on every server alike.
             measured = {name: ([], 0.0) for name in targets}
             for index in range(settings["rounds"]):
                 order = list(targets)
-                if index % 2:  # log on and off take turns going first
-                    order[0], order[1] = order[1], order[0]
+                order = order[index % len(order) :] + order[: index % len(order)]  # each goes first in turn
                 for name in order:
                     url, body = targets[name]
                     latencies, wall = drive(
                         url, body, settings["requests"] // settings["rounds"], settings["concurrency"]
                     )
                     measured[name] = (measured[name][0] + latencies, measured[name][1] + wall)
-                    if name == "ours":  # the log's thread finishes writing before the next server's turn
-                        wait_for_lines(prediction_log.parent, sent + len(measured["ours"][0]))
-            sent += len(measured["ours"][0])
+                    if name in log_folders:  # the log's thread finishes writing before the next server's turn
+                        wait_for_lines(log_folders[name], logged[name] + len(measured[name][0]))
+            logged = {name: logged[name] + len(measured[name][0]) for name in log_folders}
             stats = {name: summary(latencies, wall, batch) for name, (latencies, wall) in measured.items()}
             cases[str(batch)] = {
                 **stats,
@@ -263,13 +271,20 @@ def benchmark(project: Path, mode: str, logs: Path) -> dict:
                     stats["ours"]["requests_per_s"] / stats["ours_nolog"]["requests_per_s"], 3
                 ),
                 "log_p50_ratio": round(stats["ours"]["p50_ms"] / stats["ours_nolog"]["p50_ms"], 3),
+                # what batching buys: the same app with batching on over off (above 1: it pays)
+                "batching_throughput_ratio": round(
+                    stats["ours"]["requests_per_s"] / stats["ours_unbatched"]["requests_per_s"], 3
+                ),
+                "batching_p50_ratio": round(stats["ours"]["p50_ms"] / stats["ours_unbatched"]["p50_ms"], 3),
+                "batching_p99_ratio": round(stats["ours"]["p99_ms"] / stats["ours_unbatched"]["p99_ms"], 3),
             }
         counted = counted_requests(ours.url)
+        sent = logged["ours"]
     finally:
-        for server in (ours, ours_nolog, mlflow):
+        for server in servers:
             server.stop()  # the app's shutdown writes the prediction log's queued lines
     log_files = list(prediction_log.parent.glob("predictions-*.jsonl*"))
-    logged = log_lines(prediction_log.parent)
+    lines = log_lines(prediction_log.parent)
     return {
         "measured_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "mode": mode,
@@ -285,12 +300,13 @@ def benchmark(project: Path, mode: str, logs: Path) -> dict:
             "prediction_log_sample": 1.0,
             "requests_sent_to_ours": sent,
             "requests_counted_by_its_metrics": counted,
-            "prediction_log_lines": logged,
+            "prediction_log_lines": lines,
             "prediction_log_bytes": sum(path.stat().st_size for path in log_files),
         },
         "notes": (
             "ours: /predict returns classes and their probabilities (predict_proba), with /metrics and the "
-            "prediction log on; ours_nolog: the same with the prediction log off; MLflow: /invocations "
+            "prediction log on; ours_nolog: the same with the prediction log off; ours_unbatched: the same as ours "
+            "with batching off (PREDICT_BATCHING=off); MLflow: /invocations "
             "returns predict() only. One uvicorn worker each; the load client shares the same cores."
         ),
     }
@@ -311,14 +327,14 @@ def table(results: dict) -> str:
     )
     lines = [
         title,
-        "ours: metrics and prediction log on; ours_nolog: the prediction log off",
-        f"{'batch':>5}  {'server':<11}{'req/s':>9}{'rows/s':>10}{'p50 ms':>9}{'p99 ms':>9}",
+        "ours: metrics and prediction log on; ours_nolog: the prediction log off; ours_unbatched: batching off",
+        f"{'batch':>5}  {'server':<15}{'req/s':>9}{'rows/s':>10}{'p50 ms':>9}{'p99 ms':>9}",
     ]
     for batch, case in results["batches"].items():
-        for name in ("ours", "ours_nolog", "mlflow"):
+        for name in ("ours", "ours_nolog", "ours_unbatched", "mlflow"):
             stats = case[name]
             lines.append(
-                f"{batch:>5}  {name:<11}{stats['requests_per_s']:>9.1f}{stats['rows_per_s']:>10.1f}"
+                f"{batch:>5}  {name:<15}{stats['requests_per_s']:>9.1f}{stats['rows_per_s']:>10.1f}"
                 f"{stats['p50_ms']:>9.1f}{stats['p99_ms']:>9.1f}"
             )
         verdict = "meets" if case["throughput_ratio"] >= results["goal_throughput_ratio"] else "below"
@@ -329,6 +345,10 @@ def table(results: dict) -> str:
         lines.append(
             f"{'':>5}  prediction log on/off: throughput {case['log_throughput_ratio']:.3f}x, "
             f"p50 {case['log_p50_ratio']:.3f}x"
+        )
+        lines.append(
+            f"{'':>5}  batching on/off: throughput {case['batching_throughput_ratio']:.3f}x, "
+            f"p50 {case['batching_p50_ratio']:.3f}x, p99 {case['batching_p99_ratio']:.3f}x"
         )
     monitoring = results["monitoring"]
     lines.append(

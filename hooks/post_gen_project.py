@@ -28,10 +28,6 @@ CRUFT_COMMIT = "{{ cookiecutter['_commit'] if '_commit' in cookiecutter else '' 
 UNSELECTED = {
     ".github": CI not in ("github", "both"),
     f"{PACKAGE}/serving": DOCKER != "yes",
-    f"{PACKAGE}/serve.py": DOCKER != "yes",
-    f"{PACKAGE}/metrics.py": DOCKER != "yes",
-    f"{PACKAGE}/prediction_log.py": DOCKER != "yes",
-    f"{PACKAGE}/alerts.py": DOCKER != "yes",
     "monitoring": DOCKER != "yes",
 }
 

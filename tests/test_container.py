@@ -139,11 +139,26 @@ def ensure_base_image(version: str, workdir: Path) -> str:
     return image
 
 
+def podman_as_docker(folder: Path, *build_flags: str) -> Path:
+    """A `docker` that runs podman as this machine needs it (RUNTIME, ulimits), adding build_flags to a build."""
+    shim = folder / "docker"
+    limits = " ".join(ulimits())
+    flags = " ".join(build_flags)
+    shim.write_text(
+        "#!/bin/sh\n"
+        f'case "$1" in run) shift; set -- run {limits} "$@";; build) shift; set -- build {flags} "$@";; esac\n'
+        f'exec podman {" ".join(RUNTIME)} "$@"\n'
+    )
+    shim.chmod(0o755)
+    return shim
+
+
 def build(project: Path, tag: str, *flags: str) -> tuple[float, str]:
-    """(seconds, output) of `podman build`. --pull=never: no registry is asked for the base image.
-    --format docker: the OCI format would drop the HEALTHCHECK."""
+    """(seconds, output) of the project's `make docker-build`, with podman. --pull=never: no registry is
+    asked for the base image. --format docker: the OCI format would drop the HEALTHCHECK."""
     start = time.perf_counter()
-    result = podman("build", "--pull=never", "--format", "docker", *flags, "-t", tag, project)
+    shim = podman_as_docker(project.parent, "--pull=never", "--format", "docker", *flags)
+    result = run("make", "--no-print-directory", "docker-build", f"DOCKER={shim}", f"IMAGE={tag}", cwd=project)
     return time.perf_counter() - start, result.stdout + result.stderr
 
 
@@ -164,7 +179,7 @@ def built(podman_ready, trained_project, tmp_path_factory):
     tag = f"localhost/template-test-{uuid.uuid4().hex[:8]}:latest"
     try:
         cold, _ = build(trained_project, tag, "--no-cache")
-        serve_py = trained_project / "my_ml_project" / "serve.py"
+        serve_py = trained_project / "my_ml_project" / "serving" / "app.py"
         # A new edit each run: the same edit built by another run on this machine would be a cached layer.
         edit = f"\n# an edit ({uuid.uuid4().hex[:8]}): only the layers from the code's COPY on rebuild\n"
         serve_py.write_text(serve_py.read_text() + edit)
@@ -278,7 +293,24 @@ def test_app_runs_as_uid_10001_not_root(container):
 
 def test_image_holds_the_app_and_model_only_not_the_pipeline_tools(container):
     listing = podman("exec", container["name"], "ls", "-A", "/app").stdout.split()
-    assert sorted(listing) == ["data", "logs", "metrics", "models", "my_ml_project"]
+    assert sorted(listing) == [
+        "Dockerfile",
+        "data",
+        "logs",
+        "metrics",
+        "models",
+        "my_ml_project",
+        "params.yaml",
+        "pyproject.toml",
+    ]
+    # The files params.yaml `paths:` names for the model, its lineage and metrics and the contract; no data.
+    files = podman("exec", container["name"], "find", "data", "models", "metrics", "-type", "f").stdout.split()
+    assert sorted(files) == [
+        "data/schema.yaml",
+        "metrics/metrics.json",
+        "models/model.joblib",
+        "models/model_info.json",
+    ]
     probe = "import importlib.util as u; print([m for m in ('dvc', 'mlflow', 'pyarrow') if u.find_spec(m)])"
     assert podman("exec", container["name"], "python", "-c", probe).stdout.strip() == "[]"
 
@@ -288,7 +320,7 @@ def test_code_edit_rebuild_reuses_the_dependency_layer(built):
     steps = re.split(r"^(?:\[\d+/\d+\] )?STEP \d+/\d+: ", built["cached_output"], flags=re.MULTILINE)[1:]
     install = [step for step in steps if step.startswith("RUN") and "pip install" in step]
     assert install and all("Using cache" in step for step in install), built["cached_output"][-3000:]
-    code = [step for step in steps if step.startswith("COPY my_ml_project/")]
+    code = [step for step in steps if step.startswith("COPY . .")]
     assert code and "Using cache" not in code[0], built["cached_output"][-3000:]
 
 
@@ -299,14 +331,8 @@ def test_ci_smoke_test_step_passes_against_the_image(built, trained_project, tmp
     workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())
     smoke = next(step for step in workflow["jobs"]["image"]["steps"] if step.get("name", "").startswith("Smoke"))
     assert smoke["run"] == "make docker-smoke"
-    shim = tmp_path / "bin" / "docker"
-    shim.parent.mkdir()
-    limits = " ".join(ulimits())
-    shim.write_text(
-        f'#!/bin/sh\nif [ "$1" = run ]; then shift; set -- run {limits} "$@"; fi\n'
-        f'exec podman {" ".join(RUNTIME)} "$@"\n'
-    )
-    shim.chmod(0o755)
+    (tmp_path / "bin").mkdir()
+    shim = podman_as_docker(tmp_path / "bin")
     env = tool_env(IMAGE=built["tag"])
     env["PATH"] = f"{shim.parent}:{env['PATH']}"
     try:
@@ -366,3 +392,10 @@ def test_two_workers_in_one_container_add_up_their_metrics(built, trained_projec
         processes = podman("top", started["name"], "args").stdout
     assert counts == [requests_sent] * 6, counts
     assert processes.count("multiprocessing.spawn") == 2, processes  # uvicorn's two worker processes
+
+
+def test_plain_build_of_the_folder_gets_nothing_and_stops(built, trained_project):
+    """.dockerignore lets nothing in: only `make docker-build` sends the build what the image holds."""
+    result = podman("build", "--pull=never", "--format", "docker", trained_project, check=False)
+    assert result.returncode != 0
+    assert "pyproject.toml" in result.stdout + result.stderr

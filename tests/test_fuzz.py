@@ -43,7 +43,16 @@ def served(request, tmp_path_factory):
     log = workdir / "uvicorn.log"
     with log.open("w") as output:
         server = subprocess.Popen(
-            [BIN / "python", "-m", "uvicorn", "my_ml_project.serve:app", "--host", "127.0.0.1", "--port", str(port)],
+            [
+                BIN / "python",
+                "-m",
+                "uvicorn",
+                "my_ml_project.serving.app:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
             cwd=project,
             env=tool_env(),
             stdout=output,

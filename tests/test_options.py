@@ -132,9 +132,9 @@ def expected_files(answers: dict) -> set[str]:
     if answers["ci"] in ("gitlab", "both"):
         files.add(".gitlab-ci.yml")
     if answers["docker"] == "yes":
-        files |= {"Dockerfile", ".dockerignore", f"{package}/serve.py", "tests/test_serve.py"}
-        files.add(f"{package}/serving/smoke.py")  # make docker-smoke's probe
-        files |= {f"{package}/{module}.py" for module in ("metrics", "prediction_log", "alerts")}  # monitoring
+        files |= {"Dockerfile", ".dockerignore", "tests/test_serve.py"}
+        modules = ("__init__", "app", "batching", "files", "model", "records", "metrics", "prediction_log", "alerts", "smoke")
+        files |= {f"{package}/serving/{module}.py" for module in modules}
         files |= {"monitoring/prometheus.yml", "monitoring/dashboard.json"}
     return files
 

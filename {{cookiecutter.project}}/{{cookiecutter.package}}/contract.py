@@ -37,6 +37,47 @@ class ContractError(ValueError):
 RULE_KEYS = {"number": ("min", "max", "max_missing"), "category": ("categories", "max_missing")}
 
 
+class RuleBroken(ValueError):
+    """A value its column's rule does not allow; reason says which part: wrong_type, out_of_range or
+    unknown_category (the serving app counts refusals by it)."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def check_value(value: Any, rule: dict[str, Any]) -> float | str | None:
+    """One value of a record sent as JSON (the serving app's /predict) as its column's rule reads it, or
+    RuleBroken. A number column's value is a float (text of a number too; NaN for null), within min and
+    max (inclusive, where given); a category column's is text (a whole number too, a code such as 75001;
+    None for null), one of the categories where they are listed. max_missing is a rule for a whole
+    column, so a single null is a gap, which the pipeline imputes."""
+    if rule["type"] == "number":
+        if value is None:
+            return math.nan
+        try:
+            number = float(value)
+        except OverflowError:  # an integer too large for a float
+            number = math.inf
+        except ValueError:
+            raise RuleBroken("wrong_type", "must be a finite number") from None
+        if not math.isfinite(number):
+            raise RuleBroken("wrong_type", "must be a finite number")
+        low, high = rule.get("min"), rule.get("max")
+        if (low is not None and number < low) or (high is not None and number > high):
+            raise RuleBroken("out_of_range", f"must be between {low} and {high} (the data contract)")
+        return number
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise RuleBroken("wrong_type", "must be text")
+    text = str(value)
+    if rule.get("categories") is not None and text not in rule["categories"]:
+        categories = ", ".join(map(str, rule["categories"]))
+        raise RuleBroken("unknown_category", f"must be one of {categories} (the data contract)")
+    return text
+
+
 def load(path: Path | str) -> dict[str, Any]:
     """Read the contract and check its shape; raise ContractError naming the file and the rule."""
     try:

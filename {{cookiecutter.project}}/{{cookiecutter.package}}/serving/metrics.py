@@ -23,7 +23,7 @@ from prometheus_client import {% if cookiecutter.task == 'regression' %}REGISTRY
 from prometheus_fastapi_instrumentator import Instrumentator
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 10)
-# Why /predict refused a request: the outcome of the contract check in serve.py, never the value sent.
+# Why /predict refused a request: the outcome of the checks in records.py and model.py, never the value sent.
 REASONS = (
     "missing_field",  # a feature is not in the record
     "unknown_field",  # a field the contract does not know
@@ -31,7 +31,7 @@ REASONS = (
     "out_of_range",  # a number outside the contract's min/max
     "unknown_category",  # a category the contract does not list
     "empty_batch",  # no records
-    "too_many_records",  # more than serve.MAX_RECORDS in one request
+    "too_many_records",  # more than records.MAX_RECORDS in one request
     "unusable_values",  # values the contract allows but the model cannot compute with
     "malformed_body",  # not the JSON shape /predict takes (FastAPI's own check)
 )
