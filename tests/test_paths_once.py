@@ -22,9 +22,6 @@ TASKS = ("classification", "regression")
 # Files that still spell paths, each with the helper of issue 16 who rewrites it to read params.yaml's
 # paths. test_pending_files_still_spell_paths fails once a file is clean: then delete its line here.
 PENDING = {
-    "{package}/alerts.py": "serving",  # moves to {package}/serving/
-    "{package}/serve.py": "serving",
-    "Dockerfile": "serving",
     "{package}/registry.py": "params",  # TEST_DATA
     "{package}/report.py": "ci",
     "{package}/charts.py": "ci",
