@@ -25,12 +25,6 @@ PENDING = {
     "{package}/alerts.py": "serving",  # moves to {package}/serving/
     "{package}/serve.py": "serving",
     "Dockerfile": "serving",
-    "{package}/registry.py": "params",  # TEST_DATA
-    "{package}/report.py": "ci",
-    "{package}/charts.py": "ci",
-    ".gitlab-ci.yml": "ci",
-    ".github/workflows/ci.yml": "ci",
-    ".github/workflows/retrain.yml": "ci",
 }
 
 
