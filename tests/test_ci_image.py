@@ -91,7 +91,9 @@ def test_gitlab_build_image_job_takes_the_pipeline_model_and_pushes_only_from_th
     assert config["stages"] == ["test", "pipeline", "image"]
     # (The pipeline job also keeps its report and plots: tests/test_ci_configs.py.)
     assert "build/ci-model/" in config["pipeline"]["artifacts"]["paths"]
-    assert "python -m my_ml_project.ci_artifacts build/ci-model model model_info metrics" in config["pipeline"]["script"]
+    assert (
+        "python -m my_ml_project.ci_artifacts build/ci-model model model_info metrics" in config["pipeline"]["script"]
+    )
     assert "cp -R build/ci-model/. ." in "\n".join(config["build-image"]["script"])  # the files back in place
     job = config["build-image"]
     assert job["stage"] == "image" and job["needs"] == ["pipeline"]
