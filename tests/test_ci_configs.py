@@ -340,7 +340,10 @@ def test_s3_remote_is_pulled_and_pushed_with_credentials_from_secrets_only(baked
     assert 'dvc plots diff --out dvc_plots "origin/$TARGET"' in script
     assert 'make report BASE="origin/$TARGET"' in script  # metrics/params diff, gate, note
     assert config["pipeline"]["artifacts"]["when"] == "always"  # the report and plots of a failed gate too
-    assert {"reports/", "dvc_plots/"} <= set(config["pipeline"]["artifacts"]["paths"])
+    # YAML cannot read params.yaml: the reports are copied into a CI-only folder, whatever the job's result.
+    assert {"build/ci-artifacts/", "dvc_plots/"} <= set(config["pipeline"]["artifacts"]["paths"])
+    keep = "trap 'python -m my_ml_project.ci_artifacts build/ci-artifacts validation report' EXIT"
+    assert script.index("dvc pull") < script.index(keep) < script.index("dvc repro")  # once installed
     retrain = gitlab_script(config, "retrain")
     assert retrain.endswith("\nmake retrain") and "dvc pull --allow-missing" in retrain
     for job in ("pipeline", "retrain"):

@@ -57,7 +57,11 @@ def test_github_image_job_builds_the_model_the_pipeline_job_trained(baked):
     assert pipeline["outputs"] == {"model": "${{ steps.remote.outputs.ready }}"}
     upload = step(pipeline, "Hand the model")
     assert upload["if"] == "steps.remote.outputs.ready == 'true'"
-    assert upload["with"]["path"].split() == ["models/model.joblib", "models/model_info.json", "metrics/"]
+    # YAML cannot read params.yaml: the model's files are copied into build/ci-model/ at their paths first.
+    assert upload["with"]["path"] == "build/ci-model/"
+    collect = step(pipeline, "Collect the model")
+    assert collect["run"] == "python -m my_ml_project.ci_artifacts build/ci-model model model_info metrics"
+    assert pipeline["steps"].index(collect) < pipeline["steps"].index(upload)
     assert image["needs"] == "pipeline" and image["if"] == "needs.pipeline.outputs.model == 'true'"
     assert uses(image, "download-artifact")["with"]["name"] == upload["with"]["name"]
     name = step(image, "Name the image")["run"]
@@ -84,9 +88,11 @@ def test_gitlab_build_image_job_takes_the_pipeline_model_and_pushes_only_from_th
     config = load(baked("s3") / GITLAB_CI)
     assert config["stages"] == ["test", "pipeline", "image"]
     # (The pipeline job also keeps its report and plots: tests/test_ci_configs.py.)
-    assert {"models/model.joblib", "models/model_info.json", "metrics/"} <= set(
-        config["pipeline"]["artifacts"]["paths"]
+    assert "build/ci-model/" in config["pipeline"]["artifacts"]["paths"]
+    assert (
+        "python -m my_ml_project.ci_artifacts build/ci-model model model_info metrics" in config["pipeline"]["script"]
     )
+    assert "cp -R build/ci-model/. ." in "\n".join(config["build-image"]["script"])  # the files back in place
     job = config["build-image"]
     assert job["stage"] == "image" and job["needs"] == ["pipeline"]
     assert job["variables"]["IMAGE"] == "$CI_REGISTRY_IMAGE:$CI_COMMIT_SHA"
@@ -152,7 +158,7 @@ def test_docker_no_bakes_no_image_job(baked):
     assert "download-artifact" not in text and "name: model" not in text
     config = load(project / GITLAB_CI)
     assert config["stages"] == ["test", "pipeline"] and "build-image" not in config
-    assert "models/model.joblib" not in config["pipeline"]["artifacts"]["paths"]
+    assert "build/ci-model/" not in config["pipeline"]["artifacts"]["paths"]
 
 
 def test_serving_page_says_how_to_roll_back(baked):

@@ -19,16 +19,6 @@ from helpers import bake
 pytestmark = pytest.mark.slow
 
 TASKS = ("classification", "regression")
-# Files that still spell paths, each with the helper of issue 16 who rewrites it to read params.yaml's
-# paths. test_pending_files_still_spell_paths fails once a file is clean: then delete its line here.
-PENDING = {
-    "{package}/registry.py": "params",  # TEST_DATA
-    "{package}/report.py": "ci",
-    "{package}/charts.py": "ci",
-    ".gitlab-ci.yml": "ci",
-    ".github/workflows/ci.yml": "ci",
-    ".github/workflows/retrain.yml": "ci",
-}
 
 
 @pytest.fixture(scope="module", params=TASKS)
@@ -108,14 +98,9 @@ def spelled_paths(project: Path) -> dict[str, list[str]]:
 
 
 def test_no_code_spells_a_path_of_params_yaml(project):
-    found = {name: lines for name, lines in spelled_paths(project).items() if name not in PENDING}
+    found = spelled_paths(project)
     listing = "\n".join(f"{name}:{line}" for name, lines in found.items() for line in lines)
     assert not found, f"paths written outside params.yaml (read them from params.load().paths):\n{listing}"
-
-
-def test_pending_files_still_spell_paths(project):
-    clean = [name for name in PENDING if name not in spelled_paths(project)]
-    assert not clean, f"these files read their paths from params.yaml now: delete them from PENDING: {clean}"
 
 
 def test_the_check_finds_a_path_spelled_in_code(project):

@@ -16,6 +16,8 @@ from {{ cookiecutter.package }} import charts, comment, params, report
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 EVALUATE = params.load(PROJECT_ROOT / "params.yaml").evaluate
+PATHS = params.load(PROJECT_ROOT / "params.yaml").paths
+MODEL_INFO, PLOTS = PATHS.model_info, PATHS.plots  # relative: the tests run in a directory of their own
 PRIMARY, MARGIN = EVALUATE.primary_metric, EVALUATE.max_regression
 TOKEN = "t0k3n-only-for-these-tests"
 WHERE = {"github": ("acme/churn", 7), "gitlab": ("42", 7)}  # repository / project id, pull / merge request
@@ -68,26 +70,26 @@ def test_a_metric_missing_on_one_side_is_shown_as_missing():
 
 def test_markdown_has_marker_verdict_model_version_and_plots_link(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "models").mkdir()
-    (tmp_path / "models" / "model_info.json").write_text(
+    (tmp_path / MODEL_INFO).parent.mkdir(parents=True)
+    (tmp_path / MODEL_INFO).write_text(
         json.dumps({"model_name": "churn", "model_version": "3", "run_id": "abc123", "git_commit": "f" * 40})
     )
     env = {"GITHUB_SERVER_URL": "https://ghe.example.com", "GITHUB_REPOSITORY": "acme/churn", "GITHUB_RUN_ID": "99"}
-    markdown = report.build_markdown(metrics_diff(0.9, 0.8), "", False, "it dropped.", PRIMARY, "main", env)
+    markdown = report.build_markdown(metrics_diff(0.9, 0.8), "", False, "it dropped.", PRIMARY, "main", env, MODEL_INFO)
     assert markdown.startswith(comment.MARKER)
     assert "**Gate FAILED:** it dropped." in markdown
     assert "`churn` version 3 (MLflow run `abc123`" in markdown
     assert "(https://ghe.example.com/acme/churn/actions/runs/99)" in markdown
     assert "No params differ from `main`." in markdown
     env = {"CI_JOB_URL": "https://gitlab.example.com/acme/churn/-/jobs/5"}
-    gitlab = report.build_markdown(metrics_diff(0.9, 0.8), "", False, "x", PRIMARY, "main", env)
+    gitlab = report.build_markdown(metrics_diff(0.9, 0.8), "", False, "x", PRIMARY, "main", env, MODEL_INFO)
     assert "(https://gitlab.example.com/acme/churn/-/jobs/5/artifacts/browse)" in gitlab
 
 
 def test_markdown_without_model_info_says_the_model_is_unknown(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    markdown = report.build_markdown(metrics_diff(0.9, 0.9), "", True, "ok.", PRIMARY, "main", {})
-    assert "**Model:** unknown (models/model_info.json not found" in markdown
+    markdown = report.build_markdown(metrics_diff(0.9, 0.9), "", True, "ok.", PRIMARY, "main", {}, MODEL_INFO)
+    assert f"**Model:** unknown ({MODEL_INFO} not found" in markdown
     assert "`dvc plots diff main` renders them locally" in markdown
 
 
@@ -95,13 +97,13 @@ def test_a_long_report_is_cut_below_githubs_comment_limit_keeping_the_verdict(tm
     monkeypatch.chdir(tmp_path)
     rows = [f"| params.yaml | train.hyperparams.p{index} | {index} | {index + 1} |" for index in range(5000)]
     params_md = "\n".join(["| Path | Param | main | workspace |", "|---|---|---|---|", *rows])
-    markdown = report.build_markdown(metrics_diff(0.9, 0.95), params_md, True, "ok.", PRIMARY, "main", {})
+    markdown = report.build_markdown(metrics_diff(0.9, 0.95), params_md, True, "ok.", PRIMARY, "main", {}, MODEL_INFO)
     assert len(markdown) > 65_536
-    cut = comment.truncate(markdown)
+    cut = comment.truncate(markdown, PATHS.report)
     assert len(cut) <= 65_536
     assert cut.startswith(comment.MARKER) and "**Gate passed:** ok." in cut
-    assert "more lines are in the job log and reports/report.md" in cut
-    assert comment.truncate("short") == "short"
+    assert f"more lines are in the job log and {PATHS.report.as_posix()}" in cut
+    assert comment.truncate("short", PATHS.report) == "short"
 
 
 # --- the plots in the comment (charts.py) --------------------------------------------------------
@@ -121,7 +123,7 @@ def series(block: list[str]) -> list[list[float]]:
 
 
 def test_roc_chart_draws_chance_base_and_this_branch_read_at_the_same_false_positive_rates():
-    lines = charts.roc_chart(charts.read_rows(ROC_BASE), charts.read_rows(ROC_HEAD), "main")
+    lines = charts.roc_chart(charts.read_rows(ROC_BASE), charts.read_rows(ROC_HEAD), "main", PLOTS / "roc.csv")
     (block,) = mermaid_blocks(lines)
     assert "xychart-beta" in block and '      plotColorPalette: "#9e9e9e, #1f77b4, #ff7f0e"' in block
     chance, base, head = series(block)
@@ -132,7 +134,7 @@ def test_roc_chart_draws_chance_base_and_this_branch_read_at_the_same_false_posi
 
 
 def test_a_chart_without_base_data_draws_this_branch_in_its_own_colour_and_says_so():
-    lines = charts.roc_chart(None, charts.read_rows(ROC_HEAD), "main")
+    lines = charts.roc_chart(None, charts.read_rows(ROC_HEAD), "main", PLOTS / "roc.csv")
     (block,) = mermaid_blocks(lines)
     assert len(series(block)) == 2 and '      plotColorPalette: "#9e9e9e, #ff7f0e"' in block
     assert any("`main` has no data for this plot yet" in line for line in lines)
@@ -141,7 +143,7 @@ def test_a_chart_without_base_data_draws_this_branch_in_its_own_colour_and_says_
 def test_confusion_table_counts_this_branch_and_the_change_against_base():
     base = "actual,predicted\nyes,yes\nyes,no\nno,no\n"
     head = "actual,predicted\nyes,yes\nyes,yes\nno,no\n"
-    lines = charts.confusion_table(charts.read_rows(base), charts.read_rows(head), "main")
+    lines = charts.confusion_table(charts.read_rows(base), charts.read_rows(head), "main", PLOTS / "confusion.csv")
     assert "| `no` | 1 | 0 |" in lines
     assert "| `yes` | 0 (-1) | 2 (+1) |" in lines
 
@@ -149,44 +151,46 @@ def test_confusion_table_counts_this_branch_and_the_change_against_base():
 def test_importance_table_ranks_the_top_columns_with_their_change_against_base():
     head = "feature,importance,std\n" + "".join(f"c{index},{index / 100},0.0\n" for index in range(12))
     base = "feature,importance,std\nc11,0.2,0.0\n"
-    lines = charts.importance_table(charts.read_rows(base), charts.read_rows(head), "main")
+    lines = charts.importance_table(charts.read_rows(base), charts.read_rows(head), "main", PLOTS / "importance.csv")
     assert lines[lines.index("| ---: | --- | ---: | ---: | ---: |") + 1] == "| 1 | `c11` | 0.2000 | 0.1100 | -0.0900 |"
     assert "| 2 | `c10` | - | 0.1000 | - |" in lines
-    assert "_2 more columns in plots/importance.csv._" in lines
+    assert f"_2 more columns in {(PLOTS / 'importance.csv').as_posix()}._" in lines
 
 
 def test_regression_charts_draw_predictions_by_tenth_and_the_share_of_rows_per_residual_bin():
     rows = "actual,predicted\n" + "".join(f"{index},{index + 1}\n" for index in range(100))
-    (block,) = mermaid_blocks(charts.predictions_chart(charts.read_rows(rows), charts.read_rows(rows), "main"))
+    drawn = charts.predictions_chart(charts.read_rows(rows), charts.read_rows(rows), "main", PLOTS / "predictions.csv")
+    (block,) = mermaid_blocks(drawn)
     actual, base, head = series(block)
     assert actual[0] == 4.5 and head[0] == base[0] == 5.5 and len(head) == charts.DECILES
     residuals = "predicted,residual\n" + "".join(f"0,{value}\n" for value in (-3, -1, 1, 1, 2, 3))
-    (block,) = mermaid_blocks(charts.residuals_chart(None, charts.read_rows(residuals), "main"))
+    drawn = charts.residuals_chart(None, charts.read_rows(residuals), "main", PLOTS / "residuals.csv")
+    (block,) = mermaid_blocks(drawn)
     (shares,) = series(block)
     assert len(shares) == charts.RESIDUAL_BINS and abs(sum(shares) - 100) < 0.1
 
 
 def test_a_plot_file_that_cannot_be_read_is_named_in_the_section_instead_of_stopping_the_report():
-    lines = charts.plots_section({"roc.csv": (None, "fpr,wrong\n0,1\n")}, "main")
-    assert any(line.startswith("_plots/roc.csv could not be drawn (KeyError") for line in lines)
+    lines = charts.plots_section({"roc.csv": (None, "fpr,wrong\n0,1\n")}, "main", PLOTS)
+    assert any(line.startswith(f"_{(PLOTS / 'roc.csv').as_posix()} could not be drawn (KeyError") for line in lines)
 
 
 def test_plots_come_before_the_params_table_which_can_be_long(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    plots = charts.plots_section({"roc.csv": (ROC_BASE, ROC_HEAD)}, "main")
-    markdown = report.build_markdown(metrics_diff(0.9, 0.9), "", True, "ok.", PRIMARY, "main", {}, plots)
+    plots = charts.plots_section({"roc.csv": (ROC_BASE, ROC_HEAD)}, "main", PLOTS)
+    markdown = report.build_markdown(metrics_diff(0.9, 0.9), "", True, "ok.", PRIMARY, "main", {}, MODEL_INFO, plots)
     assert markdown.index("### Metrics") < markdown.index("#### ROC curve") < markdown.index("### Params")
 
 
 def test_a_cut_report_keeps_each_chart_whole_or_leaves_it_out_and_says_so(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    chart = charts.roc_chart(charts.read_rows(ROC_BASE), charts.read_rows(ROC_HEAD), "main")
+    chart = charts.roc_chart(charts.read_rows(ROC_BASE), charts.read_rows(ROC_HEAD), "main", PLOTS / "roc.csv")
     markdown = "\n".join([comment.MARKER, "**Gate passed:** ok.", *chart, *chart])
     limit = len(markdown) - 100  # room for the first chart, not the second
-    cut = comment.truncate(markdown, limit=limit)
+    cut = comment.truncate(markdown, PATHS.report, limit=limit)
     assert len(cut) <= limit and cut.count("```mermaid") == 1 and cut.count("```") == 2
     assert "among them 1 chart, left out whole" in cut
-    cut = comment.truncate(markdown, limit=len(markdown) // 3)
+    cut = comment.truncate(markdown, PATHS.report, limit=len(markdown) // 3)
     assert "```" not in cut and "among them 2 charts, left out whole" in cut
 
 

@@ -1,14 +1,16 @@
 """The plots of the pull/merge request report, drawn in the comment itself: Mermaid `xychart-beta` charts
 (GitHub and GitLab draw Mermaid blocks in comments, so no image host is needed) and Markdown tables.
 
-Each function takes the rows of one plots/*.csv file (csv.DictReader's dicts of strings) as the base
-branch has it (None when it has no such file) and as this branch has it, and returns Markdown lines.
+Each function takes the rows of one plot file of the evaluate stage (csv.DictReader's dicts of strings)
+as the base branch has it (None when it has no such file) and as this branch has it, the base branch's
+name and the file's path (params.yaml's paths.plots / its name, to name it), and returns Markdown lines.
 Standard library only, like report.py.
 """
 
 import csv
 import io
 from collections import Counter
+from pathlib import Path
 
 ROC_GRID = [step / 20 for step in range(21)]  # false positive rates the ROC curves are read at
 DECILES = 10
@@ -78,7 +80,7 @@ def roc_at(rows: list[dict], grid: list[float]) -> list[float]:
     return [max((tpr for fpr, tpr in points if fpr <= x), default=0.0) for x in grid]
 
 
-def roc_chart(base_rows, head_rows, base: str) -> list[str]:
+def roc_chart(base_rows, head_rows, base: str, path: Path) -> list[str]:
     if not head_rows:
         return []
     base_line = roc_at(base_rows, ROC_GRID) if base_rows else None
@@ -86,7 +88,7 @@ def roc_chart(base_rows, head_rows, base: str) -> list[str]:
     return line_chart("ROC curve", x_axis, y_axis, ("chance", ROC_GRID), base_line, roc_at(head_rows, ROC_GRID), base)
 
 
-def confusion_table(base_rows, head_rows, base: str) -> list[str]:
+def confusion_table(base_rows, head_rows, base: str, path: Path) -> list[str]:
     """Counts of this branch, actual class by row and predicted class by column, with the change against base."""
     if not head_rows:
         return []
@@ -118,7 +120,7 @@ def deciles(rows: list[dict]) -> list[tuple[float, float]]:
     return [(sum(a for a, _ in chunk) / len(chunk), sum(p for _, p in chunk) / len(chunk)) for chunk in chunks]
 
 
-def predictions_chart(base_rows, head_rows, base: str) -> list[str]:
+def predictions_chart(base_rows, head_rows, base: str, path: Path) -> list[str]:
     """Mean prediction per tenth of the rows (ordered by actual value), against the mean actual value.
     Each side is cut into tenths of its own test rows: the same rows when the split did not change."""
     if not head_rows or len(head_rows) < DECILES:
@@ -133,7 +135,7 @@ def predictions_chart(base_rows, head_rows, base: str) -> list[str]:
     return line_chart("Predicted vs actual", x_axis, y_axis, reference, base_line, predicted, base)
 
 
-def residuals_chart(base_rows, head_rows, base: str) -> list[str]:
+def residuals_chart(base_rows, head_rows, base: str, path: Path) -> list[str]:
     """How the residuals (actual - predicted) spread: the share of rows in each of RESIDUAL_BINS bins."""
     if not head_rows:
         return []
@@ -152,7 +154,7 @@ def residuals_chart(base_rows, head_rows, base: str) -> list[str]:
     return line_chart("Residuals", x_axis, y_axis, None, base_line, head_line, base)
 
 
-def importance_table(base_rows, head_rows, base: str) -> list[str]:
+def importance_table(base_rows, head_rows, base: str, path: Path) -> list[str]:
     """The TOP_FEATURES most important columns on this branch, with their importance on base."""
     if not head_rows:
         return []
@@ -172,11 +174,11 @@ def importance_table(base_rows, head_rows, base: str) -> list[str]:
         shown = ("-", "-") if before is None else (f"{before:.4f}", f"{new - before:+.4f}")
         lines.append(f"| {rank} | {code(row['feature'])} | {shown[0]} | {new:.4f} | {shown[1]} |")
     if len(ranked) > TOP_FEATURES:
-        lines += ["", f"_{len(ranked) - TOP_FEATURES} more columns in plots/importance.csv._"]
+        lines += ["", f"_{len(ranked) - TOP_FEATURES} more columns in {path.as_posix()}._"]
     return [*lines, ""]
 
 
-# Which plots/ file each drawing reads, in the order they appear in the comment.
+# Which file of paths.plots each drawing reads (the evaluate stage's names), in the order they appear in the comment.
 DRAWINGS = {
     "roc.csv": roc_chart,
     "confusion.csv": confusion_table,
@@ -186,14 +188,15 @@ DRAWINGS = {
 }
 
 
-def plots_section(texts: dict[str, tuple[str | None, str | None]], base: str) -> list[str]:
-    """The comment's "Plots" section from {file name: (base's text, this branch's text)} of plots/."""
+def plots_section(texts: dict[str, tuple[str | None, str | None]], base: str, plots_dir: Path) -> list[str]:
+    """The comment's "Plots" section from {file name: (base's text, this branch's text)} of plots_dir."""
     lines = []
     for name, draw in DRAWINGS.items():
         if name in texts:
             base_text, head_text = texts[name]
+            path = plots_dir / name
             try:
-                lines += draw(read_rows(base_text), read_rows(head_text), base)
+                lines += draw(read_rows(base_text), read_rows(head_text), base, path)
             except (KeyError, ValueError, ZeroDivisionError) as error:  # a hand-edited or truncated file
-                lines += [f"_plots/{name} could not be drawn ({type(error).__name__}: {error})._", ""]
+                lines += [f"_{path.as_posix()} could not be drawn ({type(error).__name__}: {error})._", ""]
     return ["### Plots", "", *lines] if lines else []

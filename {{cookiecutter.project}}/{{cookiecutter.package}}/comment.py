@@ -40,13 +40,15 @@ def blocks(markdown: str) -> list[str]:
     return items + (["\n".join(fence)] if fence else [])
 
 
-def truncate(markdown: str, limit: int = COMMENT_LIMIT) -> str:
-    """The markdown cut to `limit` characters at a line break, saying so (the report's gate comes first, so
-    it stays). A chart is never cut in half: it stays whole or is left out, and the note counts it."""
+def truncate(markdown: str, report_file: Path, limit: int = COMMENT_LIMIT) -> str:
+    """The markdown cut to `limit` characters at a line break, saying so and where the whole of it is
+    (report_file, paths.report); the report's gate comes first, so it stays. A chart is never cut in half:
+    it stays whole or is left out, and the note counts it."""
     if len(markdown) <= limit:
         return markdown
-    note = "\n\n_Cut to fit a comment: {} more lines are in the job log and reports/report.md{}._\n"
-    items, kept, size = blocks(markdown), [], len(note) + 60
+    note = "\n\n_Cut to fit a comment: {lines} more lines are in the job log and {where}{charts}._\n"
+    where = report_file.as_posix()
+    items, kept, size = blocks(markdown), [], len(note) + len(where) + 60
     for item in items:
         if size + len(item) + 1 > limit:
             break
@@ -55,7 +57,9 @@ def truncate(markdown: str, limit: int = COMMENT_LIMIT) -> str:
     rest = items[len(kept) :]
     left_out = sum(item.startswith("```mermaid") for item in rest)
     charts_note = f", among them {left_out} chart{'s' if left_out != 1 else ''}, left out whole" if left_out else ""
-    return "\n".join(kept) + note.format(sum(item.count("\n") + 1 for item in rest), charts_note)
+    return "\n".join(kept) + note.format(
+        lines=sum(item.count("\n") + 1 for item in rest), where=where, charts=charts_note
+    )
 
 
 def call(method: str, url: str, headers: dict, body: dict | None = None) -> tuple[object, Mapping[str, str]]:

@@ -12,8 +12,8 @@ model trained from a dirty work tree (git_dirty=true) or from a commit that is n
 (an unmerged branch, a laptop's local commit) is refused, saying which. `promote --ignore-lineage`
 (`make promote ARGS=--ignore-lineage`) promotes it anyway. Then it scores both models with evaluate() of
 stages/evaluate.py, as the pipeline does, on the same rows: the test data the pipeline last prepared
-(TEST_DATA), so a champion logged on older data is compared fairly. A new champion keeps the version it
-replaced in its tag PREVIOUS; rollback follows that tag.
+(params.yaml's paths.test_data), so a champion logged on older data is compared fairly. A new champion
+keeps the version it replaced in its tag PREVIOUS; rollback follows that tag.
 Exit status: 0 done, 1 the candidate is refused (lineage) or not better (promote), 2 nothing to do it
 with (no model, no server, no previous champion).
 """
@@ -29,7 +29,6 @@ from {{ cookiecutter.package }} import params, tracking
 from {{ cookiecutter.package }}.dataset import read_features_target
 
 DECIMALS = 6  # promote compares and prints scores at the precision metrics.json holds
-TEST_DATA = Path("data/prepared/test.parquet")
 PREVIOUS = "previous_champion"  # model version tag: the champion this version replaced
 NAME = tracking.MODEL_NAME
 
@@ -123,8 +122,8 @@ def aliases(client) -> dict[str, str]:
         raise
 
 
-def score(version: str, metric: str, data: params.Data) -> float:
-    """The primary metric of a registered version on TEST_DATA, as the evaluate stage computes it."""
+def score(version: str, metric: str, data: params.Data, test_data: Path) -> float:
+    """The primary metric of a registered version on the test data, as the evaluate stage computes it."""
     import mlflow.sklearn
 
     # The one name this module reads from the team's code: the function the evaluate stage computes
@@ -133,7 +132,7 @@ def score(version: str, metric: str, data: params.Data) -> float:
     from {{ cookiecutter.package }}.stages.evaluate import evaluate
 
     model = mlflow.sklearn.load_model(f"models:/{NAME}/{version}")
-    features, actual = read_features_target(TEST_DATA, data)
+    features, actual = read_features_target(test_data, data)
     metrics, _ = evaluate(model, features, actual)
     if metric not in metrics:
         raise RegistryError(
@@ -162,14 +161,15 @@ def promote(client, ignore_lineage: bool = False) -> int:
     if refusal:
         print(f"promote: {IGNORE_LINEAGE}: version {candidate} {refusal}")
     if champion is not None:
-        if not TEST_DATA.exists():
-            raise RegistryError(f"{TEST_DATA} is missing: run `dvc repro` (or `dvc pull`) first")
         p = params.load()
+        test_data = p.paths.test_data
+        if not test_data.exists():
+            raise RegistryError(f"{test_data} is missing: run `dvc repro` (or `dvc pull`) first")
         metric, margin = p.evaluate.primary_metric, p.evaluate.promote_margin
         versions = {"champion": champion, "candidate": candidate}
-        scores = {role: score(version, metric, p.data) for role, version in versions.items()}
+        scores = {role: score(version, metric, p.data, test_data) for role, version in versions.items()}
         rows = [[role, f"version {version}", f"{scores[role]:.{DECIMALS}f}"] for role, version in versions.items()]
-        print(table(["", "model", f"{metric} on {TEST_DATA}"], rows))
+        print(table(["", "model", f"{metric} on {test_data}"], rows))
         gain = scores["candidate"] - scores["champion"]
         if not beats(scores["candidate"], scores["champion"], margin):
             print(

@@ -11,7 +11,7 @@ Run it from the project root after `dvc repro`. BASE_REF is the base branch (mai
 commit; `dvc metrics diff` reads it from git, so CI must check out the full history.
 Exit status: 0 the gate passes, 1 it fails (the report says why), 2 usage or tool error.
 
-The report always goes to stdout and reports/report.md, and to $GITHUB_STEP_SUMMARY when set; in a
+The report always goes to stdout and params.yaml's paths.report, and to $GITHUB_STEP_SUMMARY when set; in a
 pull/merge request it is also posted as a comment (comment.py says with which token). Needs only the
 standard library and PyYAML (which DVC installs), so CI can run it without the project's heavier
 dependencies.
@@ -28,10 +28,6 @@ from pathlib import Path
 import yaml
 
 from {{ cookiecutter.package }} import charts, comment, params
-
-REPORT_FILE = Path("reports/report.md")
-MODEL_INFO = Path("models/model_info.json")
-PLOTS_DIR = Path("plots")  # the evaluate stage's plot data; git tracks it, so the base branch has it too
 
 
 class ReportError(Exception):
@@ -123,16 +119,16 @@ def metrics_table(metrics: dict, primary: str, base: str) -> list[str]:
     return rows if len(rows) > 2 else ["No metrics on either side: run `dvc repro` first."]
 
 
-def model_line() -> str:
-    """Which model this branch trained, from the evaluate stage's models/model_info.json."""
+def model_line(model_info: Path) -> str:
+    """Which model this branch trained, from the evaluate stage's model info file (paths.model_info)."""
     try:
-        info = json.loads(MODEL_INFO.read_text(encoding="utf-8"))
+        info = json.loads(model_info.read_text(encoding="utf-8"))
     except OSError:
-        return f"**Model:** unknown ({MODEL_INFO} not found)"
+        return f"**Model:** unknown ({model_info} not found)"
     except ValueError:
         info = None
     if not isinstance(info, dict):
-        return f"**Model:** unknown ({MODEL_INFO} is not a JSON object)"
+        return f"**Model:** unknown ({model_info} is not a JSON object)"
     keys = ("model_name", "model_version", "run_id", "git_commit")
     name, version, run_id, commit = (info.get(key) or "?" for key in keys)
     return f"**Model:** `{name}` version {version} (MLflow run `{run_id}`, commit `{str(commit)[:12]}`)"
@@ -150,11 +146,12 @@ def plots_line(base: str, env: Mapping[str, str]) -> str:
     return f"**Plots:** [`dvc plots diff {base}` in this run's artifacts]({url})"
 
 
-def plot_texts(base: str) -> dict[str, tuple[str | None, str | None]]:
-    """{file name: (its text on base, its text here)} for each plots/ file the comment draws; None: not there."""
+def plot_texts(base: str, plots_dir: Path) -> dict[str, tuple[str | None, str | None]]:
+    """{file name: (its text on base, its text here)} for each file of plots_dir (paths.plots) the comment
+    draws; None: not there. Git tracks plots_dir, so the base branch has it too."""
     texts = {}
     for name in charts.DRAWINGS:
-        here = PLOTS_DIR / name
+        here = plots_dir / name
         shown = run("git", "show", f"{base}:./{here.as_posix()}")
         old = shown.stdout if shown.returncode == 0 else None
         if here.is_file():
@@ -163,7 +160,15 @@ def plot_texts(base: str) -> dict[str, tuple[str | None, str | None]]:
 
 
 def build_markdown(
-    metrics: dict, params_md: str, passed: bool, why: str, primary: str, base: str, env, plots: list[str] = ()
+    metrics: dict,
+    params_md: str,
+    passed: bool,
+    why: str,
+    primary: str,
+    base: str,
+    env,
+    model_info: Path,
+    plots: list[str] = (),
 ) -> str:
     """The report; `plots` are charts.plots_section's lines. The params table goes last: it can be long."""
     params_lines = params_md.strip().splitlines()
@@ -176,7 +181,7 @@ def build_markdown(
             "",
             f"**Gate {'passed' if passed else 'FAILED'}:** {why}",
             "",
-            model_line(),
+            model_line(model_info),
             "",
             plots_line(base, env),
             "",
@@ -216,17 +221,17 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     if base_margin is not None and base_margin != margin:
         why += f" The margin is `{base}`'s; this branch's {margin:g} applies once it is merged."
 
-    plots = charts.plots_section(plot_texts(base), base)
-    markdown = build_markdown(metrics, params_md, passed, why, primary, base, env, plots)
-    REPORT_FILE.parent.mkdir(parents=True, exist_ok=True)
-    REPORT_FILE.write_text(markdown, encoding="utf-8")
+    plots = charts.plots_section(plot_texts(base, p.paths.plots), base, p.paths.plots)
+    markdown = build_markdown(metrics, params_md, passed, why, primary, base, env, p.paths.model_info, plots)
+    p.paths.report.parent.mkdir(parents=True, exist_ok=True)
+    p.paths.report.write_text(markdown, encoding="utf-8")
     print(markdown)
-    short = comment.truncate(markdown)
+    short = comment.truncate(markdown, p.paths.report)
     if env.get("GITHUB_STEP_SUMMARY"):
         with open(env["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as summary:
             summary.write(short + "\n")
     print(comment.publish(short, env))
-    print(f"report: written to {REPORT_FILE}")
+    print(f"report: written to {p.paths.report}")
     print(f"report: gate {'passed' if passed else 'FAILED'}: {why}")
     return 0 if passed else 1
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import yaml
 
-from {{ cookiecutter.package }} import tracking
+from {{ cookiecutter.package }} import params, tracking
 
 PACKAGE = "{{ cookiecutter.package }}"
 BRANCH_PREFIX = "retrain/"
@@ -144,7 +144,8 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     if drift > 1:
         return 2
     if drift == 0 and "--force" not in args:
-        say("**No drift:** the data matches the data the model was trained on (reports/drift.json).", env)
+        report = params.load().paths.drift_report
+        say(f"**No drift:** the data matches the data the model was trained on ({report}).", env)
         return 0
     if step("dvc", "repro"):
         return 2
