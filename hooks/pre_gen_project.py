@@ -5,7 +5,7 @@ dependencies exist. Each bad answer gets one line naming the option and the fix;
 cookiecutter removes the (still empty) project directory. The choice options need no check here:
 cookiecutter itself refuses a value that is not in their list, before any hook runs, but it cannot say
 why; so `python_version`, whose refusal must say why (3.10's end of life), is free text checked here
-against its list in cookiecutter.json's `_checked_choices`.
+against its list, `_checked_choices` among the template's options.
 
 The CSV is copied here, the one place that knows where a relative data_path points. The template
 has no data/ directory, so cookiecutter, which refuses to write into a directory that exists,
