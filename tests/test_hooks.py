@@ -2,10 +2,9 @@
 
 import filecmp
 import json
-import shutil
 
 import pytest
-from helpers import BIN, DEFAULTS, TEMPLATE, bake, run, tool_env, write_messy_csv
+from helpers import BIN, DEFAULTS, TEMPLATE, bake, run, template_in_git, tool_env, write_messy_csv
 
 CRUFT = BIN / "cruft"
 CHOICES = {name: value for name, value in DEFAULTS.items() if isinstance(value, list)}
@@ -46,16 +45,7 @@ def data_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def template_repository(tmp_path_factory):
     """The template as committed files in a git repository: what cruft clones (it ignores a work tree)."""
-    repository = tmp_path_factory.mktemp("template") / "template"
-    repository.mkdir()
-    shutil.copy(TEMPLATE / "cookiecutter.json", repository)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("hooks", "{{cookiecutter.project}}"):
-        shutil.copytree(TEMPLATE / name, repository / name, ignore=ignore)
-    run("git", "init", "--quiet", "--initial-branch=main", cwd=repository)
-    run("git", "add", "--all", cwd=repository)
-    run("git", "commit", "--quiet", "-m", "Template", cwd=repository)
-    return repository
+    return template_in_git(tmp_path_factory.mktemp("template"), "Template")
 
 
 def test_every_choice_option_has_a_bad_value_below():

@@ -13,13 +13,12 @@ module and test; then `dvc repro`.
 import hashlib
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-from helpers import BIN, TEMPLATE, run, stages_run, wall_time
+from helpers import BIN, run, stages_run, template_in_git, wall_time
 
 pytestmark = pytest.mark.slow
 
@@ -76,16 +75,7 @@ def append(path: Path, text: str) -> None:
 
 def make_template_repository(root: Path) -> tuple[Path, str, str, str]:
     """(repository, first commit, first version, second version): a copy of the template, in git."""
-    template = root / "template"
-    template.mkdir()
-    for name in ("cookiecutter.json", "CHANGELOG.md"):
-        shutil.copy(TEMPLATE / name, template / name)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("hooks", "{{cookiecutter.project}}"):
-        shutil.copytree(TEMPLATE / name, template / name, ignore=ignore)
-    run("git", "init", "--quiet", "--initial-branch=main", cwd=template)
-    run("git", "add", "--all", cwd=template)
-    run("git", "commit", "--quiet", "-m", "Template, first version", cwd=template)
+    template = template_in_git(root, "Template, first version")
     first = run("git", "rev-parse", "HEAD", cwd=template).stdout.strip()
 
     project = template / "{{cookiecutter.project}}"

@@ -1,11 +1,14 @@
 """Bake the template with real cookiecutter."""
 
 import json
+import shutil
 from pathlib import Path
 
 from cookiecutter.generate import generate_context
 from cookiecutter.main import cookiecutter
 from cookiecutter.prompt import prompt_for_config
+
+from helpers.processes import run
 
 TEMPLATE = Path(__file__).resolve().parents[2]
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
@@ -40,3 +43,19 @@ def rendered_answers(**answers: str) -> dict:
     """Every answer as cookiecutter renders it for a bake (derived keys such as package filled in)."""
     context = generate_context(str(TEMPLATE / "cookiecutter.json"), extra_context=answers)
     return prompt_for_config(context, no_input=True)
+
+
+def template_in_git(folder: Path, message: str) -> Path:
+    """The template's files committed to a new git repository in folder/template: what cruft clones (it
+    reads a repository, not a work tree)."""
+    template = folder / "template"
+    template.mkdir()
+    for name in ("cookiecutter.json", "CHANGELOG.md"):
+        shutil.copy(TEMPLATE / name, template / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("hooks", "{{cookiecutter.project}}"):
+        shutil.copytree(TEMPLATE / name, template / name, ignore=ignore)
+    run("git", "init", "--quiet", "--initial-branch=main", cwd=template)
+    run("git", "add", "--all", cwd=template)
+    run("git", "commit", "--quiet", "-m", message, cwd=template)
+    return template
