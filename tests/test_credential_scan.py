@@ -4,7 +4,9 @@ finding, in the work tree and in history, or their `== []` proves nothing."""
 from helpers import commit, run, scan_for_credentials
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-OTHER_SECRET = "glpat-not-a-real-token-0123"
+# Built at run time, so that no tracked file looks like it holds a credential (secret scanners read this one too).
+OTHER_SECRET = "glpat-" + "not-a-real-token-0123"
+FIRST_KEY, SECOND_KEY = "AKIA" + "A" * 16, "AKIA" + "B" * 16
 
 
 def repository(path):
@@ -23,10 +25,10 @@ def test_two_secrets_of_each_kind_in_one_file_are_two_findings_each(tmp_path):
     project = repository(tmp_path / "leaky")
     (project / "settings.ini").write_text(
         "[first]\n"
-        f"access_key_id = AKIA{'A' * 16}\n"
+        f"access_key_id = {FIRST_KEY}\n"
         f"token = {SECRET} {SECRET}\n"
         "[second]\n"
-        f"access_key_id = AKIA{'B' * 16}\n"
+        f"access_key_id = {SECOND_KEY}\n"
         f"token = {OTHER_SECRET}\n"
     )
     commit(project, "Two keys", new_files=True)
@@ -36,11 +38,11 @@ def test_two_secrets_of_each_kind_in_one_file_are_two_findings_each(tmp_path):
     assert sorted(findings) == sorted(
         [
             "settings.ini, line 2: a credential setting (access_key_id =...)",
-            "settings.ini, line 2: an AWS access key id (AKIAAAAAAAAAAAAAAAAA...)",
+            f"settings.ini, line 2: an AWS access key id ({FIRST_KEY}...)",
             "settings.ini, line 3: holds the secret wJal...",
             "settings.ini, line 3: holds the secret wJal...",
             "settings.ini, line 5: a credential setting (access_key_id =...)",
-            "settings.ini, line 5: an AWS access key id (AKIABBBBBBBBBBBBBBBB...)",
+            f"settings.ini, line 5: an AWS access key id ({SECOND_KEY}...)",
             "settings.ini, line 6: holds the secret glpa...",
         ]
     ), findings
