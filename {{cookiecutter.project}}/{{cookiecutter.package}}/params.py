@@ -90,6 +90,15 @@ class Drift:  # arrived after 0.2.0 was first declared: the defaults serve proje
     bins: int = 10  # quantile bins for number columns
 
 
+{%- if cookiecutter.engine == 'spark' %}
+
+
+@dataclass(frozen=True)
+class Spark:  # where the stages' Spark jobs run (spark_session.py)
+    master: str = "local[2]"  # the environment variable SPARK_MASTER overrides it; a cluster: spark://host:7077
+    driver_memory: str = "2g"  # the driver JVM's heap (local mode: all of Spark's)
+    shuffle_partitions: int = 4  # spark.sql.shuffle.partitions; a cluster wants more (2-3 per core)
+{%- endif %}
 {%- if cookiecutter.docker == 'yes' %}
 
 
@@ -110,6 +119,9 @@ class Params:
     evaluate: Evaluate
     paths: Paths  # no default: a project made before 0.4.0 adds the section (the template's CHANGELOG)
     drift: Drift = dataclasses.field(default_factory=Drift)
+{%- if cookiecutter.engine == 'spark' %}
+    spark: Spark = dataclasses.field(default_factory=Spark)
+{%- endif %}
 {%- if cookiecutter.docker == 'yes' %}
     monitoring: Monitoring = dataclasses.field(default_factory=Monitoring)
 {%- endif %}
