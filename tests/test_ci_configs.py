@@ -30,12 +30,17 @@ MLFLOW_SECRETS = {
 }
 ON_THE_DEFAULT_BRANCH = "github.event_name == 'push' && github.ref_name == github.event.repository.default_branch"
 GITHUB_EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
-# A script line that runs `dvc pull` or `dvc push` (mentions of them in messages do not count).
-DVC_TRANSFER = re.compile(r"^\s*dvc (pull|push)\b", re.MULTILINE)
+# A script line that moves data between the workspace and the DVC remote or cache (mentions in messages do
+# not count): only ci_data.py may, so the rules of where the data comes from are written once.
+DVC_TRANSFER = re.compile(r"^\s*dvc (pull|push|checkout|fetch)\b", re.MULTILINE)
+# A call of ci_data.py in a script: its command and options.
+CI_DATA = re.compile(r"python -m my_ml_project\.ci_data (check|pull|push)((?: --[a-z-]+)*)")
+# What a script that decides by the remote's credentials reads (the CI configs only pass them on).
+CREDENTIAL_READ = re.compile(r"\$\{?AWS_")
 # A script line that runs a make target (mentions in messages, in backticks, do not count).
 MAKE_TARGET = re.compile(r"^\s*make ([a-z-]+)", re.MULTILINE)
 # The most lines of shell both platforms may have in common: longer shared logic belongs in a make target.
-SHARED_SHELL_LINES = 5
+SHARED_SHELL_LINES = 3
 
 
 @pytest.fixture(scope="module")
@@ -288,10 +293,20 @@ def test_s3_remote_is_pulled_and_pushed_with_credentials_from_secrets_only(baked
     assert checkout["with"]["fetch-depth"] == 0
     cache = next(step for step in steps if step.get("uses", "").startswith("actions/cache@"))
     assert cache["with"]["path"] == ".dvc/cache" and "hashFiles('dvc.lock')" in cache["with"]["key"]
-    transfers = [step for step in steps if DVC_TRANSFER.search(step.get("run", ""))]
-    assert {DVC_TRANSFER.search(step["run"])[1] for step in transfers} == {"pull", "push"}
-    for step in transfers:
+    # The data comes and goes through ci_data.py alone, which gets the remote's keys from the secrets.
+    calls = [step for step in steps if CI_DATA.search(step.get("run", ""))]
+    assert [CI_DATA.search(step["run"])[1] for step in calls] == ["check", "pull", "push"]
+    for step in calls:
         assert step["env"] == AWS_SECRETS, step
+    # `check` before the install: a run that can get no data installs nothing; the pipeline needs the data.
+    check, pull, push = calls
+    install = next(step for step in steps if step.get("run") == "pip install -e .")
+    assert steps.index(check) < steps.index(install) < steps.index(pull) < steps.index(push)
+    assert check["id"] == "check" and pull["id"] == "remote"
+    assert install["if"] == pull["if"] == "steps.check.outputs.found == 'true'"
+    # Exit 3 (no data, not the author's fault) keeps the step green; only 0 lets the next steps run.
+    assert check["run"].endswith('then echo "found=true" >> "$GITHUB_OUTPUT"; else [ $? = 3 ]; fi')
+    assert pull["run"].endswith('then echo "ready=true" >> "$GITHUB_OUTPUT"; else [ $? = 3 ]; fi')
     # Secrets appear only as step env values, never at workflow or job level, never inside a script.
     assert set(workflow["env"]) == {"PYTHON_VERSION"} and all("env" not in job for job in workflow["jobs"].values())
     env_secrets = [
@@ -311,18 +326,22 @@ def test_s3_remote_is_pulled_and_pushed_with_credentials_from_secrets_only(baked
     names = [step.get("name") for step in steps]
     first_repro = names.index("Reproduce the pipeline (MLflow store of this job only)")
     assert first_repro < names.index("Upload the plots") < names.index(report["name"])
-    # dvc push: only from the default branch, and only with the secrets (a cache-fed run has none).
-    push = github_step(workflow, "pipeline", "Upload data and models")
-    assert "steps.remote.outputs.credentials == 'true'" in push["if"]
+    # dvc push: only from the default branch (ci_data push says so when a cache-fed run has no secrets).
+    assert push["name"] == "Upload data and models" and push["run"] == "python -m my_ml_project.ci_data push"
     assert "github.ref_name == github.event.repository.default_branch" in push["if"]
+    assert "steps.remote.outputs.ready == 'true'" in push["if"] and "credentials" not in push["if"]
 
     retrain = load(project / RETRAIN)
     assert set(retrain[True]) == {"schedule", "workflow_dispatch"} and retrain["permissions"] == {}
     assert retrain["concurrency"] == {"group": "${{ github.workflow }}", "cancel-in-progress": False}
     assert retrain["jobs"]["retrain"]["permissions"] == {"contents": "write"}  # pushes the retrain/<date> branch
-    # The data, then `make retrain` (drift, repro, gate, promote, dvc push, the branch: test_report_gate.py).
+    # The data from the remote only (retrain pushes), then `make retrain` (drift, repro, gate, promote, dvc
+    # push, the branch: test_report_gate.py).
     scripts = [step["run"] for step in github_steps(retrain, "retrain") if "run" in step]
-    assert scripts[-1] == "make retrain" and "dvc pull --allow-missing" in scripts[-2]
+    assert [match[1] + match[2] for script in scripts for match in CI_DATA.finditer(script)] == [
+        "check --require-credentials", "pull --require-credentials"]  # fmt: skip
+    assert scripts[-3:] == ["pip install -e .", scripts[-2], "make retrain"]  # checked before the install
+    assert "ci_data pull --require-credentials" in scripts[-2]
     make_retrain = github_steps(retrain, "retrain")[-1]
     assert (AWS_SECRETS | MLFLOW_SECRETS).items() <= make_retrain["env"].items()
     assert make_retrain["env"]["RETRAIN_PUSH_TOKEN"] == "${{ github.token }}"
@@ -330,12 +349,14 @@ def test_s3_remote_is_pulled_and_pushed_with_credentials_from_secrets_only(baked
     for step in github_steps(retrain, "retrain"):
         secrets = {name: value for name, value in step.get("env", {}).items() if "secrets." in value}
         assert all(value == f"${{{{ secrets.{name} }}}}" for name, value in secrets.items()), step
-        if DVC_TRANSFER.search(step.get("run", "")):
-            assert AWS_SECRETS.items() <= step["env"].items(), step
+        if CI_DATA.search(step.get("run", "")):
+            assert step["env"] == AWS_SECRETS, step
 
     config = load(project / GITLAB_CI)
     script = gitlab_script(config, "pipeline")
-    assert {match[1] for match in DVC_TRANSFER.finditer(script)} == {"pull", "push"} and "dvc repro" in script
+    assert [match[1] + match[2] for match in CI_DATA.finditer(script)] == ["check", "pull", "push"]
+    assert script.index("ci_data check") < script.index("pip install -e .") < script.index("ci_data pull")
+    assert "dvc repro" in script
     assert 'git fetch --quiet origin "+refs/heads/$TARGET:refs/remotes/origin/$TARGET"' in script
     assert 'dvc plots diff --out dvc_plots "origin/$TARGET"' in script
     assert 'make report BASE="origin/$TARGET"' in script  # metrics/params diff, gate, note
@@ -343,9 +364,14 @@ def test_s3_remote_is_pulled_and_pushed_with_credentials_from_secrets_only(baked
     # YAML cannot read params.yaml: the reports are copied into a CI-only folder, whatever the job's result.
     assert {"build/ci-artifacts/", "dvc_plots/"} <= set(config["pipeline"]["artifacts"]["paths"])
     keep = "trap 'python -m my_ml_project.ci_artifacts build/ci-artifacts validation report' EXIT"
-    assert script.index("dvc pull") < script.index(keep) < script.index("dvc repro")  # once installed
+    assert script.index("ci_data pull") < script.index(keep) < script.index("dvc repro")  # once installed
+    # Exit 3 ends the job green; exit 1 fails it.
+    for command in ("check", "pull"):
+        assert f"python -m my_ml_project.ci_data {command} || {{ [ $? = 3 ] && exit 0; exit 1; }}" in script
     retrain = gitlab_script(config, "retrain")
-    assert retrain.endswith("\nmake retrain") and "dvc pull --allow-missing" in retrain
+    assert retrain.endswith("\nmake retrain")
+    assert [match[1] + match[2] for match in CI_DATA.finditer(retrain)] == [
+        "check --require-credentials", "pull --require-credentials"]  # fmt: skip
     for job in ("pipeline", "retrain"):
         settings = {key: value for definition in gitlab_extends(config, job) for key, value in definition.items()}
         assert settings["variables"]["GIT_DEPTH"] == 0, job
@@ -390,9 +416,11 @@ def test_only_the_default_branch_and_retrain_get_the_mlflow_server(baked):
 
 @pytest.mark.parametrize("remote", REMOTE_ANSWERS)
 def test_missing_credentials_or_remote_end_the_pipeline_job_green_with_an_explanation(baked, remote, tmp_path):
-    """The pipeline job's scripts, run with no credentials: they exit 0, say what to configure, and
-    call none of the tools that would install or fetch (stand-ins that fail and record the call)."""
-    project = baked(remote)
+    """The pipeline and retrain jobs' first scripts, run with no credentials in a checkout of the project
+    (no DVC cache, as in a fork's first run): they exit 0, say what to configure, and call none of the
+    tools that would install or fetch (stand-ins that fail and record the call). Only Python is real."""
+    checkout = tmp_path / "checkout"
+    run("git", "clone", "--quiet", baked(remote), checkout, cwd=tmp_path)
     stand_ins = tmp_path / "bin"
     stand_ins.mkdir()
     calls = tmp_path / "calls"
@@ -400,31 +428,36 @@ def test_missing_credentials_or_remote_end_the_pipeline_job_green_with_an_explan
         (stand_ins / tool).write_text(f'#!/bin/sh\necho {tool} >> "{calls}"\nexit 1\n')
         (stand_ins / tool).chmod(0o755)
     summary, outputs = tmp_path / "summary.md", tmp_path / "outputs"
-    env = {"PATH": f"{stand_ins}:/usr/bin:/bin", "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(outputs)}
-
-    # GitHub: the retrain job's first script, and the pipeline job's without an S3 remote. (The s3 pipeline job
-    # without secrets runs under act in test_ci_github_act.py: it reproduces from CI's cache when it can.)
-    explain = ("Fetch data and models", "Explain why retraining does not run here")
-    first_scripts = {
-        "retrain": next(s["run"] for s in github_steps(load(project / RETRAIN), "retrain") if s.get("name") in explain)
+    env = {
+        "PATH": f"{stand_ins}:{BIN}:/usr/bin:/bin",
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_OUTPUT": str(outputs),
     }
-    if remote != "s3":
-        first_scripts["pipeline"] = github_steps(load(project / WORKFLOW), "pipeline")[0]["run"]
-    for job, script in first_scripts.items():
+
+    # GitHub: each job's first script (the s3 pipeline job with a filled cache runs under act in
+    # test_ci_github_act.py); the later steps run only on what it writes to GITHUB_OUTPUT.
+    for path, job in ((WORKFLOW, "pipeline"), (RETRAIN, "retrain")):
+        script = next(step["run"] for step in github_steps(load(baked(remote) / path), job) if "run" in step)
         summary.unlink(missing_ok=True)
-        github = run("bash", "-e", "-c", script, cwd=tmp_path, env=env, check=False)
+        github = run("bash", "-e", "-c", script, cwd=checkout, env={**env, "GITHUB_ACTIONS": "true"}, check=False)
         assert github.returncode == 0, github.stdout + github.stderr
         assert " not run:" in summary.read_text(), job
-        assert "AWS_SECRET_ACCESS_KEY" in summary.read_text() or "S3 remote" in summary.read_text(), job
-        assert not outputs.exists() or "ready=true" not in outputs.read_text()
+        if remote == "s3":  # ci_data says where GitHub takes the keys
+            assert "repository secrets AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" in summary.read_text(), job
+        else:
+            assert "S3 remote" in summary.read_text(), job
+        assert not outputs.exists() or "=true" not in outputs.read_text()
 
     # GitLab runs a job's script lines as one shell script: all of it must stop before installing.
     for job in ("pipeline", "retrain"):
-        script = gitlab_script(load(project / GITLAB_CI), job)
-        gitlab = run("bash", "-e", "-c", script, cwd=tmp_path, env=env, check=False)
+        script = gitlab_script(load(baked(remote) / GITLAB_CI), job)
+        gitlab = run("bash", "-e", "-c", script, cwd=checkout, env={**env, "GITLAB_CI": "true"}, check=False)
         assert gitlab.returncode == 0, gitlab.stdout + gitlab.stderr
         assert "not run" in gitlab.stdout, gitlab.stdout
-        assert "AWS_SECRET_ACCESS_KEY" in gitlab.stdout or "S3 remote" in gitlab.stdout, gitlab.stdout
+        if remote == "s3":
+            assert "CI/CD variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" in gitlab.stdout, gitlab.stdout
+        else:
+            assert "S3 remote" in gitlab.stdout, gitlab.stdout
         assert not calls.exists(), f"{job} called without credentials: {calls.read_text()}"
 
 
@@ -453,17 +486,77 @@ def shared_runs(first: list[list[str]], second: list[list[str]], length: int) ->
             if tuple(block[i : i + length]) in windows]  # fmt: skip
 
 
+def ci_data_calls(scripts: list[str]) -> set[str]:
+    return {match[1] + match[2] for script in scripts for match in CI_DATA.finditer(script)}
+
+
+def all_scripts(project: Path) -> dict[str, list[str]]:
+    """{platform: every job's script}, a GitLab job's lines as one script."""
+    config = load(project / GITLAB_CI)
+    return {
+        "github": [script for path in GITHUB_WORKFLOWS for script in github_scripts(load(project / path))],
+        "gitlab": [gitlab_script(config, job) for job in config if "script" in config.get(job, {})],
+    }
+
+
 @pytest.mark.parametrize("remote", REMOTE_ANSWERS)
 def test_both_platforms_call_the_same_project_commands(baked, remote):
     project = baked(remote)
-    github = make_targets([script for path in GITHUB_WORKFLOWS for script in github_scripts(load(project / path))])
-    config = load(project / GITLAB_CI)
-    gitlab = make_targets([gitlab_script(config, job) for job in config if "script" in config.get(job, {})])
+    scripts = all_scripts(project)
+    github, gitlab = make_targets(scripts["github"]), make_targets(scripts["gitlab"])
     assert github == gitlab, (github, gitlab)
     # The report, retrain and the image's build and smoke test need the data, which only S3 brings to CI.
     assert github == ({"report", "retrain", "docker-build", "docker-smoke"} if remote == "s3" else set())
     makefile = (project / "Makefile").read_text(encoding="utf-8")
     assert all(re.search(rf"^{target}:", makefile, re.MULTILINE) for target in github), makefile
+    # And the data: the same ci_data.py commands (retrain's from the remote only, as it pushes).
+    data = {"check", "pull", "push", "check --require-credentials", "pull --require-credentials"}
+    assert ci_data_calls(scripts["github"]) == ci_data_calls(scripts["gitlab"]) == (data if remote == "s3" else set())
+
+
+def data_rules_outside_ci_data(scripts: list[str]) -> list[str]:
+    """The lines of scripts that fetch or push data, or read the remote's keys, themselves."""
+    return [line for script in scripts for line in script.splitlines()
+            if DVC_TRANSFER.search(line) or CREDENTIAL_READ.search(line)]  # fmt: skip
+
+
+@pytest.mark.parametrize("remote", REMOTE_ANSWERS)
+def test_only_ci_data_fetches_or_pushes_data(baked, remote):
+    """Where the data comes from (the remote's keys, CI's cache, what is missing) is decided in ci_data.py
+    alone: no CI script runs dvc pull/push/checkout or looks at the keys, so the two platforms cannot drift
+    apart again (they did: GitHub fell back to CI's cache, GitLab stopped)."""
+    for platform, scripts in all_scripts(baked(remote)).items():
+        assert data_rules_outside_ci_data(scripts) == [], platform
+
+
+def test_every_job_that_needs_data_checks_installs_then_pulls_it(baked):
+    """On both platforms: `ci_data check` (Python only), the install, `ci_data pull`, then the pipeline."""
+    project = baked("s3")
+    config = load(project / GITLAB_CI)
+    github = {path: load(project / path) for path in GITHUB_WORKFLOWS}
+    jobs = {
+        "github pipeline": [step.get("run", "") for step in github_steps(github[WORKFLOW], "pipeline")],
+        "github retrain": [step.get("run", "") for step in github_steps(github[RETRAIN], "retrain")],
+        "gitlab pipeline": gitlab_entries(config, "pipeline"),
+        "gitlab retrain": gitlab_entries(config, "retrain"),
+    }
+    for job, lines in jobs.items():
+        steps = [" ".join(line.split()) for line in lines]
+        first_use = next(i for i, line in enumerate(steps) if "dvc repro" in line or "make retrain" in line)
+        install = steps.index("pip install -e .")
+        (check,) = [i for i, line in enumerate(steps) if "ci_data check" in line]
+        (pull,) = [i for i, line in enumerate(steps) if "ci_data pull" in line]
+        assert check < install < pull < first_use, (job, steps)
+
+
+def test_the_data_rules_check_finds_the_fetch_written_in_a_config():
+    """The check above can fail: the fetch step GitHub had before ci_data.py, and a bare `dvc push`."""
+    old_github = (
+        'if [ -n "$AWS_ACCESS_KEY_ID" ] && [ -n "$AWS_SECRET_ACCESS_KEY" ]; then\n'
+        "  dvc pull --allow-missing\nelse\n  dvc checkout --allow-missing\nfi"
+    )
+    assert len(data_rules_outside_ci_data([old_github, "dvc metrics show --md\ndvc push"])) == 4
+    assert data_rules_outside_ci_data(["python -m my_ml_project.ci_data pull", "echo 'then dvc push it'"]) == []
 
 
 @pytest.mark.parametrize("remote", REMOTE_ANSWERS)

@@ -313,7 +313,7 @@ def test_fork_pull_request_without_secrets_reproduces_from_the_cache_and_stays_g
     # A fork's run gets no secrets at all, and a read-only token the report must not try to use.
     result = act(event, {}, "fork with cache", job="pipeline")
     assert_act(result, succeeded=True)
-    assert "No credentials for the DVC remote: using what the cache holds." in result.stdout
+    assert "ci_data: the data is here, from CI's DVC cache" in result.stdout
     assert stages_run(result.stdout) == ["train", "evaluate"]
     assert "comes from a fork" in result.stdout and "Gate passed" in summaries(result.stdout)
     assert api.thread("github", REPOSITORY, 11) == []
@@ -329,9 +329,35 @@ def test_fork_pull_request_without_secrets_or_cache_explains_in_the_summary_and_
     event = pull_request_event(12, "fork-cold", sha, head_repository="someone/churn")
     result = act(event, {}, "fork without cache", job="pipeline")
     assert_act(result, succeeded=True)
+    # ci_data.py's exit 3, explained in the summary; nothing was installed or fetched.
     assert "Pipeline not run" in summaries(result.stdout) and "AWS_SECRET_ACCESS_KEY" in summaries(result.stdout)
+    assert "Success - Main Look for the data's credentials or cache" in result.stdout
+    assert "pip install -e ." not in result.stdout and "Fetch data and models" not in result.stdout
     assert stages_run(result.stdout) == [] and "Report and regression gate" not in result.stdout
     assert api.thread("github", REPOSITORY, 12) == []
+
+
+def test_pull_request_whose_data_nobody_pushed_fails_and_says_to_push_it(ci):
+    """The secrets are there but the branch's data is not in S3 (added with `dvc add`, never pushed): a
+    real error, unlike a missing secret: the job fails and names the *.dvc file and the fix."""
+    act, api, project = ci
+    shutil.rmtree(act.cache, ignore_errors=True)
+    raw = project / "data" / "raw" / "breast_cancer.csv"
+    run("git", "checkout", "--quiet", "-B", "unpushed-data", "main", cwd=project)
+    try:
+        frame = pd.read_csv(raw)
+        pd.concat([frame, frame.head(20)]).to_csv(raw, index=False)
+        run("dvc", "add", "--quiet", raw, cwd=project)
+        sha = commit(project, "More rows, not pushed")
+        result = act(pull_request_event(13, "unpushed-data", sha), secrets_for(act), "data not pushed", job="pipeline")
+    finally:
+        run("git", "checkout", "--quiet", "main", cwd=project)
+        run("dvc", "checkout", "--quiet", "--force", "data/raw/breast_cancer.csv.dvc", cwd=project)
+    assert_act(result, succeeded=False)
+    assert "Failure - Main Fetch data and models" in result.stdout
+    message = "the data of data/raw/breast_cancer.csv.dvc is not in the DVC remote: run `dvc push` where it was added"
+    assert f"ci_data: {message}" in result.stdout + result.stderr and message in summaries(result.stdout)
+    assert stages_run(result.stdout) == [] and api.thread("github", REPOSITORY, 13) == []
 
 
 def push_to_main(act: Act, project: Path, secrets: dict[str, str], label: str, n_estimators: int):

@@ -63,6 +63,7 @@ BUCKET = "gitlab-ci-dvc"
 MERGE_REQUEST = 7
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"  # the jobs' venv runs this Python
 MARKER = "<!-- dvc-report -->"
+NO_KEYS = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}  # what a fork's merge request gets
 # Variables GitLab predefines that the test sets itself (gitlab-ci-local warns about each otherwise).
 PREDEFINED = (
     "CI_PIPELINE_SOURCE,CI_MERGE_REQUEST_IID,CI_MERGE_REQUEST_PROJECT_ID,CI_MERGE_REQUEST_TARGET_BRANCH_NAME,"
@@ -349,6 +350,65 @@ def test_a_push_that_lowers_the_metric_fails_the_gate_and_updates_the_same_note(
     # YAML cannot read params.yaml: the job copies the report into build/ci-artifacts/ (ci_artifacts.py).
     assert "Gate FAILED" in (second["artifacts"] / "build" / "ci-artifacts" / "reports" / "report.md").read_text()
     assert (second["artifacts"] / "dvc_plots" / "index.html").is_file()
+
+
+def test_merge_request_without_the_keys_reproduces_from_ci_cache_and_stays_green(gitlab, merge_request):
+    """A merge request whose pipeline gets no AWS variables (a fork's; or protected variables and an
+    unprotected branch): ci_data.py takes the data from DVC's cache that the first pipeline left in
+    GitLab's cache (key: dvc.lock), as on GitHub, and the job runs and reports."""
+    ci, _, project = gitlab
+    assert (ci.state / "cache").is_dir() and any((ci.state / "cache").rglob("files/md5/*/*")), "no DVC cache kept"
+    run("git", "checkout", "--quiet", "-B", "feature-again", "feature~1", cwd=project)  # the 80 trees
+    try:
+        result = ci("no keys, cache", "merge_request_event", "pipeline", merge_request=True, variables=NO_KEYS)
+    finally:
+        run("git", "checkout", "--quiet", "feature", cwd=project)
+    assert result["returncode"] == 0 and result["verdicts"] == {"pipeline": "PASS"}, where(result)
+    log = result["logs"]["pipeline"]
+    assert "ci_data: the data can come from CI's DVC cache" in log, where(result, "pipeline")
+    assert "ci_data: the data is here, from CI's DVC cache" in log, where(result, "pipeline")
+    assert "$ dvc repro" in log and "gate passed" in log, where(result, "pipeline")
+
+
+def test_merge_request_without_the_keys_or_a_cache_stops_green_before_installing(gitlab, merge_request):
+    """No AWS variables and nothing in GitLab's cache: ci_data.py's exit 3 says what to set, and the job
+    ends green at its first line (`exit 0`), before the install."""
+    ci = gitlab[0]
+    aside = ci.home / "cache-aside"
+    shutil.move(ci.state / "cache", aside)  # put back after: later pipelines keep their cache
+    try:
+        result = ci("no keys, no cache", "merge_request_event", "pipeline", merge_request=True, variables=NO_KEYS)
+    finally:
+        shutil.rmtree(ci.state / "cache", ignore_errors=True)
+        shutil.move(aside, ci.state / "cache")
+    assert result["returncode"] == 0 and result["verdicts"] == {"pipeline": "PASS"}, where(result)
+    log = result["logs"]["pipeline"]
+    assert "ci_data: **Pipeline not run:** no credentials for the DVC remote, and CI's DVC cache is empty" in log, (
+        where(result, "pipeline")
+    )
+    assert "add the CI/CD variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" in log
+    assert "$ pip install" not in log and "$ dvc repro" not in log, where(result, "pipeline")
+
+
+def test_merge_request_whose_data_nobody_pushed_fails_and_says_to_push_it(gitlab, merge_request):
+    """The keys are there but the branch's data is not in S3 (`dvc add` without `dvc push`): exit 1."""
+    ci, _, project = gitlab
+    raw = project / "data" / "raw" / "breast_cancer.csv"
+    run("git", "checkout", "--quiet", "-B", "unpushed-data", "main", cwd=project)
+    try:
+        frame = pd.read_csv(raw)
+        pd.concat([frame, frame.head(20)]).to_csv(raw, index=False)
+        run("dvc", "add", "--quiet", raw, cwd=project)
+        commit(project, "More rows, not pushed")
+        result = ci("data not pushed", "merge_request_event", "pipeline", merge_request=True)
+    finally:
+        run("git", "checkout", "--quiet", "feature", cwd=project)
+        run("dvc", "checkout", "--quiet", "--force", "data/raw/breast_cancer.csv.dvc", cwd=project)
+    assert result["returncode"] != 0 and result["verdicts"] == {"pipeline": "FAIL"}, where(result)
+    log = result["logs"]["pipeline"]
+    message = "the data of data/raw/breast_cancer.csv.dvc is not in the DVC remote: run `dvc push` where it was added"
+    assert f"ci_data: {message}" in log, where(result, "pipeline")
+    assert "$ dvc repro" not in log
 
 
 def test_default_branch_with_a_wrong_mlflow_password_fails_in_one_line(gitlab, merge_request):

@@ -116,6 +116,7 @@ def expected_files(answers: dict) -> set[str]:
         "tests/test_pipeline.py", "tests/test_stages.py", "tests/test_team_code.py",
         "tests/test_registry.py", "tests/test_tracking.py",  # MLflow issue
         "tests/test_report.py", "tests/comment_api.py", "tests/test_drift.py", "tests/test_ci_artifacts.py",
+        "tests/test_ci_data.py",
         "plots_template.html",  # dvc plots show/diff draw offline (issue 18)
         *(f"docs/{page}.md" for page in (  # the machinery's pages, template-owned (issue 18)
             "pipeline", "experiments", "data-and-remotes", "ci-report", "registry", "serving", "updates",
@@ -123,7 +124,7 @@ def expected_files(answers: dict) -> set[str]:
         )),
         *(f"{package}/{module}" for module in (
             "__init__.py", "bootstrap.py", "contract.py", "dataset.py", "params.py", "tracking.py", "registry.py",
-            "report.py", "comment.py", "retrain.py", "ci_artifacts.py", "drift.py", "charts.py",
+            "report.py", "comment.py", "retrain.py", "ci_artifacts.py", "ci_data.py", "drift.py", "charts.py",
             "stages/__init__.py", "stages/validate.py", "stages/prepare.py", "stages/train.py", "stages/evaluate.py",
         )),
     }  # fmt: skip
