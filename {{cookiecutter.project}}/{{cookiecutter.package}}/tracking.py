@@ -150,7 +150,14 @@ def check_credentials(safe_uri: str) -> None:
 
 
 def md5(path: Path) -> str:
-    """The file's md5: the hash DVC records for it in dvc.lock and in .dvc files."""
+    """The file's md5: the hash DVC records for it in dvc.lock and in .dvc files.{% if cookiecutter.engine == 'spark' %} For a directory (Spark's
+    Parquet), DVC's: the md5 of its sorted listing of files and their md5s, with ".dir" after it.{% endif %}"""
+{%- if cookiecutter.engine == 'spark' %}
+    if Path(path).is_dir():
+        files = sorted(file for file in Path(path).rglob("*") if file.is_file())
+        listing = [{"md5": md5(file), "relpath": file.relative_to(path).as_posix()} for file in files]
+        return hashlib.md5(json.dumps(listing, sort_keys=True).encode()).hexdigest() + ".dir"
+{%- endif %}
     with open(path, "rb") as file:
         return hashlib.file_digest(file, "md5").hexdigest()
 
