@@ -30,7 +30,7 @@ $(VENV)/.pyspark: $(VENV)/.installed
 	@ls $(WHEELHOUSE)/pyspark-4.3.*.whl >/dev/null 2>&1 || { echo "Building the pyspark wheel once, into $(WHEELHOUSE)"; \
 		$(VENV)/bin/python -m pip wheel --quiet --no-deps --wheel-dir $(WHEELHOUSE) "$(PYSPARK)"; }
 	if [ -x $(VENV)/bin/uv ]; then $(VENV)/bin/uv pip install --python $(VENV)/bin/python --find-links $(WHEELHOUSE) \
-		--no-build-package pyspark "$(PYSPARK)"; \
+		--only-binary pyspark "$(PYSPARK)"; \
 	else $(VENV)/bin/python -m pip install --find-links $(WHEELHOUSE) --only-binary pyspark "$(PYSPARK)"; fi
 	touch $@
 
