@@ -20,6 +20,20 @@ $(VENV)/.installed: requirements-dev.txt
 ## Install the template's tools into .venv (every other target does this first)
 install: $(VENV)/.installed
 
+# pyspark, for the tests of engine=spark bakes (`make demo` does without it). It comes only as a 456 MB source
+# archive that every install would build again (~46 s and 1.4 GB of uv cache each time): its wheel is built once
+# into build/wheelhouse, and installed from there. The same pin as the baked project's [spark] extra.
+PYSPARK := pyspark==4.3.*
+WHEELHOUSE := build/wheelhouse
+
+$(VENV)/.pyspark: $(VENV)/.installed
+	@ls $(WHEELHOUSE)/pyspark-4.3.*.whl >/dev/null 2>&1 || { echo "Building the pyspark wheel once, into $(WHEELHOUSE)"; \
+		$(VENV)/bin/python -m pip wheel --quiet --no-deps --wheel-dir $(WHEELHOUSE) "$(PYSPARK)"; }
+	if [ -x $(VENV)/bin/uv ]; then $(VENV)/bin/uv pip install --python $(VENV)/bin/python --find-links $(WHEELHOUSE) \
+		--only-binary pyspark "$(PYSPARK)"; \
+	else $(VENV)/bin/python -m pip install --find-links $(WHEELHOUSE) --only-binary pyspark "$(PYSPARK)"; fi
+	touch $@
+
 ## Bake the default project into build/demo and run its pipeline
 demo: $(VENV)/.installed
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
@@ -32,11 +46,11 @@ demo: $(VENV)/.installed
 PYTEST_PARALLEL := -n auto --dist loadfile --no-loadscope-reorder
 
 ## Run the whole test suite (bakes every option value, runs the real pipelines, CI, containers; ~20 min)
-test: $(VENV)/.installed system-tools ci-tools
+test: $(VENV)/.installed $(VENV)/.pyspark system-tools ci-tools
 	pytest $(PYTEST_PARALLEL)
 
 ## The edit-run loop: every test not marked slow (bakes, hooks, docs, CI configs; a few minutes). CI runs `make test`
-test-fast: $(VENV)/.installed
+test-fast: $(VENV)/.installed $(VENV)/.pyspark
 	pytest $(PYTEST_PARALLEL) -m "not slow"
 
 # Debian packages the tests need: podman, runc ... mmdebstrap for tests/test_container.py (it builds and
@@ -48,14 +62,16 @@ test-fast: $(VENV)/.installed
 # Prometheus on a free 127.0.0.1 port; on a host with systemd, Debian also enables and starts its service
 # (port 9090) and node exporter: `systemctl disable --now prometheus prometheus-node-exporter` if unwanted.
 # chromium for tests/test_browser.py and make screenshots (Playwright drives it).
+# Java (Debian's default JRE, 17 on Debian 12) when `java` is missing: the engine=spark tests run Spark.
 SYSTEM_PACKAGES := podman runc uidmap slirp4netns fuse-overlayfs mmdebstrap rsync prometheus chromium
 
-## Install podman, mmdebstrap, rsync, prometheus, chromium (and npm) with apt-get when missing (root only; never fails, says why it did not)
+## Install podman, mmdebstrap, rsync, prometheus, chromium (and npm, Java) with apt-get when missing (root only; never fails, says why it did not)
 system-tools:
 	@missing=""; for package in $(SYSTEM_PACKAGES); do \
 		dpkg-query -W -f='$${Status}\n' $$package 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$package"; \
 	done; \
 	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
+	command -v java >/dev/null || missing="$$missing default-jre-headless"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
 		echo "system-tools: not installing$$missing (needs root and apt-get): the tests that need them skip or fail saying so"; exit 0; \

@@ -152,6 +152,16 @@ def check_remote(answers):
         )
 
 
+def check_engine(answers):
+    """The serving app answers one record at a time; a Spark model cannot do that within its budget."""
+    if answers["engine"] == "spark" and answers["docker"] == "yes":
+        yield (
+            "docker: engine=spark takes docker=no: a served Spark model needs ~1 GB and 20-35 s to load and "
+            "answers a one-row request in ~0.66 s, over the serving app's p99 budget of 250 ms; bake with "
+            "docker=no and score in batch with `make predict`."
+        )
+
+
 def check_tracking_uri(answers):
     uri = answers["mlflow_tracking_uri"].strip()
     if not uri:
@@ -174,7 +184,7 @@ def check_tracking_uri(answers):
 def main():
     problems = [
         problem
-        for check in (check_checked_choices, check_names, check_data, check_remote, check_tracking_uri)
+        for check in (check_checked_choices, check_names, check_data, check_remote, check_engine, check_tracking_uri)
         for problem in check(ANSWERS)
     ]
     if problems:

@@ -5,11 +5,13 @@ Jinja environment, as a bake would. The answers pick the fullest project (both C
 serving app), so the site shows every section a project can have.
 """
 
+import re
 from pathlib import Path
 
 from cookiecutter.environment import StrictEnvironment
 from cookiecutter.generate import generate_context
 from cookiecutter.prompt import prompt_for_config
+from mkdocs.structure.files import File
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT_PAGES = "project/"
@@ -31,6 +33,18 @@ def answers() -> dict:
     return _context
 
 
+def on_files(files, config):
+    """A page that only some bakes have is a file whose name renders empty in the others
+    (`{% if cookiecutter.engine == 'spark' %}spark.md{% endif %}`): the site shows it under the name it has
+    in the bakes that have it."""
+    for file in list(files):
+        if file.src_uri.startswith(PROJECT_PAGES) and "{%" in file.src_uri:
+            files.remove(file)
+            name = re.sub(r"\{%.*?%\}", "", file.src_uri)
+            files.append(File.generated(config, name, abs_src_path=file.abs_src_path))
+    return files
+
+
 def on_page_markdown(markdown, page, config, files):
     if not page.file.src_uri.startswith(PROJECT_PAGES):
         return markdown
@@ -38,5 +52,7 @@ def on_page_markdown(markdown, page, config, files):
     environment = StrictEnvironment(context=context, keep_trailing_newline=True)
     shown = ", ".join(f"`{key}={value}`" for key, value in SITE_ANSWERS.items() if key != "dvc_remote_url")
     name = page.file.src_uri.removeprefix(PROJECT_PAGES)
+    if name == "spark.md":  # only spark bakes have it, and they have no serving app
+        shown = "`engine=spark`, `docker=no`"
     title, _, body = environment.from_string(markdown).render(**context).partition("\n")
     return f"{title}\n\n{NOTE.format(name=name, answers=shown)}{body}"

@@ -11,6 +11,7 @@ CHOICES = {name: value for name, value in DEFAULTS.items() if isinstance(value, 
 BAD_CHOICES = {
     "task": "clasification",
     "model": "xgboost",
+    "engine": "dask",
     "dvc_remote": "gcs",
     "ci": "jenkins",
     "docker": "maybe",
@@ -99,6 +100,7 @@ BAD_ANSWERS = {
     "URL while remote is none": (["dvc_remote=none", "dvc_remote_url=/srv/dvc"], "dvc_remote_url: '/srv/dvc' is set but dvc_remote is none"),
     "credentials in the remote URL": (["dvc_remote=s3", "dvc_remote_url=s3://AKIAKEY:secret@bucket/x"], "dvc_remote_url: holds a user and password"),
     "MLflow file store": (["mlflow_tracking_uri=./mlruns"], "mlflow_tracking_uri: './mlruns' is not a tracking server"),
+    "Spark model served": (["engine=spark"], "docker: engine=spark takes docker=no: a served Spark model needs ~1 GB"),
     "credentials in the tracking URI": (["mlflow_tracking_uri=https://me:pw@mlflow.example.com"], "mlflow_tracking_uri: holds a user and password"),
 }  # fmt: skip
 

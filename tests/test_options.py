@@ -28,11 +28,15 @@ UNUSUAL_NAMES = {
     "description": 'Predicts "churn": colons, quotes \' and a back\\slash.',
 }
 TRACKING_SERVER = "http://mlflow.internal:5000"
+# engine=spark on two of the six sets, one per task, both with docker=no (the pre-gen hook refuses
+# engine=spark with docker=yes): every engine value is baked without baking more projects.
+SPARK_SETS = (1, 5)
 
 
 def option_sets() -> list[dict]:
     """task x model in full (the model's classes and hyper-parameters depend on the task); the
-    independent options cycled across those six, so every value of every option is baked once."""
+    independent options cycled across those six, so every value of every option is baked once; the
+    engine is spark on SPARK_SETS."""
     cycled = {name: CHOICES[name] for name in ("python_version", "dvc_remote", "ci", "docker", "license")}
     cycled["data"] = ["sample", "user"]
     cycled["mlflow_tracking_uri"] = ["", TRACKING_SERVER]
@@ -40,6 +44,7 @@ def option_sets() -> list[dict]:
     for index, (task, model) in enumerate(itertools.product(CHOICES["task"], CHOICES["model"])):
         answers = {"task": task, "model": model}
         answers.update({name: values[index % len(values)] for name, values in cycled.items()})
+        answers["engine"] = "spark" if index in SPARK_SETS else "pandas"
         sets.append(answers)
     sets.append({**UNUSUAL_NAMES, "data": "sample"})
     return sets
@@ -49,7 +54,7 @@ def set_id(answers: dict) -> str:
     if "project_name" in answers:
         return "unusual-names"
     return "-".join(
-        [answers["task"], answers["model"], f"py{answers['python_version']}", f"remote_{answers['dvc_remote']}",
+        [answers["task"], answers["model"], answers["engine"], f"py{answers['python_version']}", f"remote_{answers['dvc_remote']}",
          f"ci_{answers['ci']}", f"docker_{answers['docker']}", answers["license"], f"{answers['data']}_data",
          "mlflow_server" if answers["mlflow_tracking_uri"] else "mlflow_local"]
     )  # fmt: skip
@@ -99,6 +104,7 @@ def test_option_sets_bake_every_value_of_every_option():
     for option, values in CHOICES.items():
         baked_values = {answers.get(option, values[0]) for answers in sets}
         assert set(values) <= baked_values, option
+    assert {answers["docker"] for answers in sets if answers.get("engine") == "spark"} == {"no"}
 
 
 def tracked_files(project) -> set[str]:
@@ -128,6 +134,8 @@ def expected_files(answers: dict) -> set[str]:
             "stages/__init__.py", "stages/validate.py", "stages/prepare.py", "stages/train.py", "stages/evaluate.py",
         )),
     }  # fmt: skip
+    if answers["engine"] == "spark":
+        files |= {f"{package}/spark_session.py", "docs/spark.md"}
     if answers["ci"] in ("github", "both"):
         files |= {".github/workflows/ci.yml", ".github/workflows/retrain.yml"}
     if answers["ci"] in ("gitlab", "both"):
@@ -204,6 +212,10 @@ def test_answers_reach_the_files_that_use_them(baked):
     assert (answers["dvc_remote"] == "s3") == any(
         dep.startswith("dvc[s3]") for dep in pyproject["project"]["dependencies"]
     )
+    spark = answers["engine"] == "spark"
+    assert ("spark" in pyproject["project"]["optional-dependencies"]) == spark
+    assert pyproject["project"]["optional-dependencies"].get("spark", ["pyspark==4.3.*"]) == ["pyspark==4.3.*"]
+    assert ('-e ".[dev,spark]"' in (project / "Makefile").read_text()) == spark
     tracking = (project / answers["package"] / "tracking.py").read_text()
     expected_uri = answers["mlflow_tracking_uri"] or "sqlite:///mlflow.db"
     assert f'DEFAULT_TRACKING_URI = "{expected_uri}"' in tracking

@@ -1,6 +1,10 @@
 import numpy as np
 import pandas as pd
 import pytest
+{%- if cookiecutter.engine == 'spark' %}
+
+from {{ cookiecutter.package }} import spark_session
+{%- endif %}
 
 
 @pytest.fixture
@@ -24,3 +28,13 @@ def mixed_table() -> pd.DataFrame:
     table["label"] = table["age"] * 2.0 + rng.normal(0, 5, rows)
 {%- endif %}
     return table
+{%- if cookiecutter.engine == 'spark' %}
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One Spark session for the whole test run (each start costs seconds), as params.yaml's spark section sets it."""
+    session = spark_session.start("tests")
+    yield session
+    session.stop()
+{%- endif %}

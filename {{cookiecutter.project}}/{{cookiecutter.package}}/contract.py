@@ -13,6 +13,7 @@ Without arguments: params.yaml's paths.raw and paths.schema (`make schema`).
 
 import math
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,60 @@ def check_value(value: Any, rule: dict[str, Any]) -> float | str | None:
         categories = ", ".join(map(str, rule["categories"]))
         raise RuleBroken("unknown_category", f"must be one of {categories} (the data contract)")
     return text
+
+
+# The sentences validate reports, one per way the data breaks the contract: both engines' validate stages
+# say these, so a problem reads the same whichever engine found it. `examples` are the first offending values.
+EXAMPLES = 3  # offending values quoted per problem
+PROBLEM_NO_ROWS = "no data rows (only a header?)"
+
+
+def problem_unreadable(reason: str) -> str:
+    return f"not a readable CSV file ({reason})"
+
+
+def problem_missing_column(name: str, contract_file: Path | str) -> str:
+    return f"missing column '{name}' (the contract {contract_file} requires it)"
+
+
+def problem_extra_column(name: str) -> str:
+    return f"column '{name}' is not in the contract: run `make schema` to accept it, or remove it"
+
+
+def problem_not_numbers(column: str, count: int, examples: Iterable[Any]) -> str:
+    return f"column '{column}': {count} values are not numbers (e.g. {_quoted(examples)})"
+
+
+def problem_gaps(column: str, gaps: int, rows: int, limit: float) -> str:
+    return f"column '{column}': {gaps} missing values ({gaps / rows:.0%}), the contract allows at most {limit:.0%}"
+
+
+def problem_range(column: str, count: int, rule: dict[str, Any], examples: Iterable[Any]) -> str:
+    return f"column '{column}': {count} values outside [{rule['min']}, {rule['max']}] (e.g. {_quoted(examples)})"
+
+
+def problem_categories(column: str, count: int, examples: Iterable[Any]) -> str:
+    return f"column '{column}': {count} values not among the contract's categories (e.g. {_quoted(examples)})"
+
+
+def problem_check(column: str, count: int, check: str, examples: Iterable[Any]) -> str:
+    return f"column '{column}': {count} values fail {check} (e.g. {_quoted(examples)})"
+
+
+def problem_no_target(target: str) -> str:
+    return f"target '{target}': no row has a value"
+
+
+def problem_single_class(target: str, label: Any) -> str:
+    return f"target '{target}': a single class '{label}' in every row, nothing to learn"
+
+
+def problem_rare_class(target: str, label: Any, count: int) -> str:
+    return f"target '{target}': class '{label}' has {count} row; the stratified split needs at least 2 per class"
+
+
+def _quoted(examples: Iterable[Any]) -> str:
+    return ", ".join(repr(value) for value in examples)
 
 
 def load(path: Path | str) -> dict[str, Any]:

@@ -151,8 +151,23 @@ def check_credentials(safe_uri: str) -> None:
 
 def md5(path: Path) -> str:
     """The file's md5: the hash DVC records for it in dvc.lock and in .dvc files."""
+{%- if cookiecutter.engine == 'spark' %}
+    if path.is_dir():
+        return dir_md5(path)
+{%- endif %}
     with open(path, "rb") as file:
         return hashlib.file_digest(file, "md5").hexdigest()
+{%- if cookiecutter.engine == 'spark' %}
+
+
+def dir_md5(path: Path) -> str:
+    """A directory's hash as DVC records it (the Spark model): the md5 of the JSON list of its files' md5s
+    and relative paths, sorted by path, followed by ".dir"."""
+    files = sorted(item for item in path.rglob("*") if item.is_file())
+    entries = [{"md5": md5(item), "relpath": item.relative_to(path).as_posix()} for item in files]
+    listing = json.dumps(sorted(entries, key=lambda entry: entry["relpath"]), sort_keys=True)
+    return hashlib.md5(listing.encode("utf-8")).hexdigest() + ".dir"
+{%- endif %}
 
 
 def _git(*args: str) -> str:
