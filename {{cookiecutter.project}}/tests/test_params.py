@@ -38,7 +38,14 @@ def test_every_model_has_a_section_its_estimator_accepts():
     sections = {key: value for key, value in train_params.items() if value is None or isinstance(value, dict)}
     assert sorted(sections) == sorted(train.ESTIMATORS)
     for model, hyperparams in sections.items():
+{%- if cookiecutter.engine == 'spark' %}
+        estimator = train.ESTIMATORS[model]
+        assert set(hyperparams or {}) <= set(train.accepted_params(estimator)), f"train.{model}"
+        for key, value in (hyperparams or {}).items():
+            getattr(estimator, key).typeConverter(value)  # a value of the wrong type: TypeError (no JVM needed)
+{%- else %}
         train.ESTIMATORS[model]().set_params(**(hyperparams or {}))  # a key the estimator lacks: ValueError
+{%- endif %}
 
 
 @pytest.mark.parametrize("model", train.ESTIMATORS)

@@ -26,7 +26,9 @@ from datetime import datetime
 from pathlib import Path
 
 from {{ cookiecutter.package }} import params, tracking
+{%- if cookiecutter.engine == 'pandas' %}
 from {{ cookiecutter.package }}.dataset import read_features_target
+{%- endif %}
 
 DECIMALS = 6  # promote compares and prints scores at the precision metrics.json holds
 PREVIOUS = "previous_champion"  # model version tag: the champion this version replaced
@@ -122,8 +124,42 @@ def aliases(client) -> dict[str, str]:
         raise
 
 
+def champion_uri() -> str | None:
+    """The champion's model URI (models:/NAME@champion) when the tracking store has one, else None:
+    `make predict` then scores with the model at paths.model. A local store that does not exist yet is
+    not created (nor is MLflow imported) to find that out."""
+    uri = tracking.in_project(tracking.tracking_uri())
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return None
+    tracking.check_reachable(uri)
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    mlflow.set_tracking_uri(uri)
+    try:
+        mlflow.MlflowClient().get_model_version_by_alias(NAME, tracking.CHAMPION)
+    except MlflowException:  # no registered model, or no champion yet
+        return None
+    return f"models:/{NAME}@{tracking.CHAMPION}"
+
+
 def score(version: str, metric: str, data: params.Data, test_data: Path) -> float:
     """The primary metric of a registered version on the test data, as the evaluate stage computes it."""
+{%- if cookiecutter.engine == 'spark' %}
+    import mlflow
+
+    from {{ cookiecutter.package }} import spark_session
+
+    # The one name this module reads from the team's code: the function the evaluate stage computes
+    # metrics.json with, so both models are scored as the pipeline scores them, the team's own metrics
+    # included. Imported here: the stage imports pyspark, which `make models` does not need.
+    from {{ cookiecutter.package }}.stages.evaluate import evaluate
+
+    spark = spark_session.start("promote")
+    os.environ.setdefault("MLFLOW_DFS_TMP", str(spark_session.SCRATCH / "mlflow"))
+    model = mlflow.spark.load_model(f"models:/{NAME}/{version}")
+    metrics, _ = evaluate(model, spark.read.parquet(str(test_data)), data.target)
+{%- else %}
     import mlflow.sklearn
 
     # The one name this module reads from the team's code: the function the evaluate stage computes
@@ -134,6 +170,7 @@ def score(version: str, metric: str, data: params.Data, test_data: Path) -> floa
     model = mlflow.sklearn.load_model(f"models:/{NAME}/{version}")
     features, actual = read_features_target(test_data, data)
     metrics, _ = evaluate(model, features, actual)
+{%- endif %}
     if metric not in metrics:
         raise RegistryError(
             f"evaluate.primary_metric '{metric}' is not among the metrics of stages/evaluate.py: {', '.join(metrics)}"

@@ -35,7 +35,11 @@ EXPERIMENT = "{{ cookiecutter.project }}"
 MODEL_NAME = "{{ cookiecutter.project }}"  # the registered model; every pipeline run adds a version
 CANDIDATE, CHAMPION = "candidate", "champion"  # aliases: the latest run's version, the one to deploy
 # Pinned from what is installed: MLflow would otherwise spend seconds inferring them.
+{%- if cookiecutter.engine == 'spark' %}
+MODEL_REQUIREMENTS = ("pyspark", "pandas", "numpy", "pyarrow")
+{%- else %}
 MODEL_REQUIREMENTS = ("scikit-learn", "pandas", "numpy", "scipy")
+{%- endif %}
 PROBE_TIMEOUT_S = 5
 # MLflow infers the test data's schema by reading every text value (seconds at 100k rows): a sample of this
 # many rows gives the same column types, while the logged digest and row count stay the whole file's.
@@ -205,11 +209,19 @@ def lineage(data_file: Path, model_file: Path) -> dict[str, str]:
         "data_md5": md5(data_file),
         "model_md5": md5(model_file),
     }
+{%- if cookiecutter.engine == 'spark' %}
+
+
+def log_test_data(run_id: str, test_data: pd.DataFrame, target: str, test_file: Path, name: str, rows: int):
+    """Log the test rows as the run's input dataset (context "test"): its name, the md5 of the file (or
+    directory) as digest, its row count `rows`, and the column schema inferred from the sample test_data."""
+{%- else %}
 
 
 def log_test_data(run_id: str, test_data: pd.DataFrame, target: str, test_file: Path, name: str):
     """Log the test rows as the run's input dataset (context "test"): its name, the file's md5 as digest,
     its row count, and the column schema inferred from a sample of SCHEMA_SAMPLE_ROWS rows."""
+{%- endif %}
     import mlflow
     from mlflow.entities import Dataset, DatasetInput, InputTag
     from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
@@ -220,7 +232,11 @@ def log_test_data(run_id: str, test_data: pd.DataFrame, target: str, test_file: 
         dataset = mlflow.data.from_pandas(
             sample, source=str(test_file), targets=target, name=name, digest=md5(test_file)
         )
+{%- if cookiecutter.engine == 'spark' %}
+    profile = {"num_rows": rows, "num_elements": rows * test_data.shape[1]}
+{%- else %}
     profile = {"num_rows": len(test_data), "num_elements": int(test_data.size)}
+{%- endif %}
     logged = Dataset(**{**dataset.to_dict(), "profile": json.dumps(profile)})
     context = [InputTag(MLFLOW_DATASET_CONTEXT, "test")]
     mlflow.MlflowClient().log_inputs(run_id, datasets=[DatasetInput(logged, context)])
@@ -237,6 +253,9 @@ def log_run(
     dataset_name: str,
     tags: dict[str, str],
     artifacts: dict[str, str],
+{%- if cookiecutter.engine == 'spark' %}
+    test_rows: int,
+{%- endif %}
 ) -> dict[str, str | None]:
     """Log one run, register its model as a new version with alias `candidate`, and return what
     models/model_info.json records of it: run_id, experiment, tracking_uri, model_name, model_version.
@@ -244,6 +263,10 @@ def log_run(
 
     test_data holds the features and the target column of the rows the metrics come from (read from
     test_file, logged as the dataset `dataset_name`); artifacts maps a file name to its text.
+{%- if cookiecutter.engine == 'spark' %}
+    Spark: model is a PipelineModel, test_data a sample of the test rows (the schema and the signature come
+    from it) and test_rows the number of test rows.
+{%- endif %}
     """
     uri = tracking_uri()
     check_reachable(uri)
@@ -251,8 +274,22 @@ def log_run(
     import mlflow
     from mlflow.exceptions import MlflowException
     from mlflow.models import infer_signature
+{%- if cookiecutter.engine == 'spark' %}
+    from pyspark.sql import SparkSession
+
+    from {{ cookiecutter.package }}.spark_session import SCRATCH
+
+    # MLflow's Spark flavour stages the model in a "DFS" directory: a local one, in Spark's scratch space.
+    os.environ.setdefault("MLFLOW_DFS_TMP", str(SCRATCH / "mlflow"))
+    # A column without a gap in the sample would be marked required: one row of gaps marks them all optional.
+    features = test_data.drop(columns=[target])
+    with_gaps = pd.concat([features, pd.DataFrame([[None] * features.shape[1]], columns=features.columns)])
+    spark = SparkSession.active()
+    predicted = model.transform(spark.createDataFrame(features.head(5))).select("prediction").toPandas()
+{%- else %}
 
     features = test_data.drop(columns=[target]).head(5)
+{%- endif %}
     experiment = dvc_experiment()
     mlflow.set_tracking_uri(in_project(uri))
     try:
@@ -262,10 +299,24 @@ def log_run(
         # A DVC experiment's run is named after it: MLflow's run list and `dvc exp show` then use the same names.
         with mlflow.start_run(run_name=experiment.get("dvc_experiment"), tags={**tags, **experiment}) as run:
             mlflow.log_params(params)
+{%- if cookiecutter.engine == 'spark' %}
+            dataset = log_test_data(run.info.run_id, test_data, target, test_file, dataset_name, test_rows)
+{%- else %}
             dataset = log_test_data(run.info.run_id, test_data, target, test_file, dataset_name)
+{%- endif %}
             mlflow.log_metrics(metrics, dataset=dataset)
             for name, text in artifacts.items():
                 mlflow.log_text(text, f"evaluation/{name}")
+{%- if cookiecutter.engine == 'spark' %}
+            # artifact_path, not name=: the Spark flavour still requires it. No input example: checking it
+            # would load the model in a second Spark session.
+            logged = mlflow.spark.log_model(
+                model,
+                artifact_path="model",
+                signature=infer_signature(with_gaps, predicted["prediction"]),
+                pip_requirements=[f"{name}=={version(name)}" for name in MODEL_REQUIREMENTS],
+            )
+{%- else %}
             logged = mlflow.sklearn.log_model(
                 model,
                 name="model",
@@ -275,6 +326,7 @@ def log_run(
                 # Pickled like models/model.joblib: this pipeline just fitted it, so it trusts it.
                 serialization_format="cloudpickle",
             )
+{%- endif %}
             model_version = None  # a DVC experiment only compares: the one a team keeps is registered later
             if not experiment:
                 version_tags = {**tags, "run_id": run.info.run_id}
