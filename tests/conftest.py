@@ -14,10 +14,12 @@ LONGEST_FIRST = [
     "test_ci_github_act.py",  # 420
     "test_ci_gitlab_local.py",  # 240
     "test_setup.py",  # 205
+    "test_spark_cluster.py",  # 320 at load 11 (two Spark pipelines and a standalone cluster)
     "test_container.py",
     "test_monitoring.py",
     "test_experiments.py",  # 140
     "test_benchmark_pipeline.py",  # 121
+    "test_benchmark_spark.py",  # estimate: 90 (two Spark runs)
     "test_messy_data.py",  # 122 (240 before OMP_NUM_THREADS=1)
     "test_pipeline_default.py",  # 116
     "test_update_released.py",

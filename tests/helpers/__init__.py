@@ -12,11 +12,12 @@ from helpers.processes import BIN, free_port, run, tool_env, wall_time
 from helpers.project import commit, md5, mlflow_runs, model_md5s, set_hyperparams, stages_run
 from helpers.prometheus import scrape
 from helpers.s3 import S3Endpoint, serve_s3
+from helpers.spark_cluster import SparkCluster, spark_cluster
 
 __all__ = [
     "BIN", "CREDENTIAL_PATTERNS", "DEFAULTS", "MACHINE_LOCAL_FILES", "TEMPLATE", "MlflowAuthServer", "S3Endpoint",
-    "bake", "bake_on_first_use", "commit", "find_python", "free_port", "load_comment_api", "md5", "mlflow_runs",
-    "model_md5s", "rendered_answers", "run", "scan_for_credentials", "scrape", "serve_mlflow",
-    "serve_mlflow_with_logins", "serve_s3", "set_hyperparams", "stages_run", "template_in_git", "tool_env", "trained_s3_project",
-    "venv_seeing_test_packages", "wall_time", "write_messy_csv",
+    "SparkCluster", "bake", "bake_on_first_use", "commit", "find_python", "free_port", "load_comment_api", "md5",
+    "mlflow_runs", "model_md5s", "rendered_answers", "run", "scan_for_credentials", "scrape", "serve_mlflow",
+    "serve_mlflow_with_logins", "serve_s3", "set_hyperparams", "spark_cluster", "stages_run", "template_in_git",
+    "tool_env", "trained_s3_project", "venv_seeing_test_packages", "wall_time", "write_messy_csv",
 ]  # fmt: skip
