@@ -153,7 +153,7 @@ def check_remote(answers):
 
 
 def check_engine(answers):
-    """The serving app answers one record at a time; a Spark model cannot do that within its budget."""
+    """A served Spark model (a JVM in each server) misses the serving app's latency budget by far."""
     if answers["engine"] == "spark" and answers["docker"] == "yes":
         yield (
             "docker: engine=spark takes docker=no: a served Spark model needs ~1 GB and 20-35 s to load and "

@@ -8,10 +8,11 @@ import importlib.util
 import json
 import shutil
 import textwrap
+import venv
 
 import pytest
 import yaml
-from helpers import BIN, bake, commit, run, set_hyperparams, stages_run, write_messy_csv
+from helpers import BIN, bake, commit, run, set_hyperparams, stages_run, tool_env, write_messy_csv
 
 pytestmark = pytest.mark.slow
 
@@ -152,3 +153,26 @@ def test_bad_data_gets_the_pandas_engines_sentences(project, data, tmp_path):
     on_spark = problems_found(project, "spark", folder)
     assert sorted(on_pandas) == sorted(BAD_DATA) and all(on_pandas.values()), on_pandas
     assert on_spark == on_pandas
+
+
+VALIDATE = ["data/raw/customers.csv", "data/schema.yaml", "reports/validation.json"]
+
+
+def test_a_stage_without_pyspark_says_how_to_install_it_in_one_line(project, tmp_path):
+    venv.create(tmp_path / "bare")  # a Python with nothing installed
+    package = project.name.replace("-", "_")
+    result = run(tmp_path / "bare/bin/python", "-m", f"{package}.stages.validate", *VALIDATE, cwd=project, check=False)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "spark: pyspark is not installed in this Python; `make setup` installs it (the project's [spark] extra)"
+    ]
+
+
+def test_a_stage_without_java_says_how_to_install_it_in_one_line(project, tmp_path):
+    env = {key: value for key, value in tool_env(PATH=str(tmp_path)).items() if key != "JAVA_HOME"}  # no java
+    package = project.name.replace("-", "_")
+    result = run(BIN / "python", "-m", f"{package}.stages.validate", *VALIDATE, cwd=project, check=False, env=env)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1].startswith("spark: Java not found (no `java` on PATH, JAVA_HOME unset)")
+    assert [line for line in result.stderr.splitlines() if "Traceback" in line] == []
+    assert (project / "reports/validation.json").is_file()  # the previous report stays
