@@ -61,6 +61,9 @@ def runs(tmp_path_factory):
             "worker": cluster.worker_state(),
             "executor_logs": executor_logs,
         }
+    for app in result["cluster"]["master"]["completedapps"]:  # the evidence, for `pytest -s` and closing notes
+        tasks = sum(text.count("Executor: Finished task") for text in executor_logs.get(app["id"], {}).values())
+        print(f"[cluster] {app['id']} {app['name']}: {app['state']}, {app['cores']} cores, {tasks} tasks on the worker")
     return result
 
 
