@@ -12,7 +12,7 @@ from helpers import MlflowAuthServer, S3Endpoint, serve_mlflow, serve_mlflow_wit
 # last. Files not listed follow, in name order.
 LONGEST_FIRST = [
     "test_ci_github_act.py",  # 420
-    "test_pipeline_spark.py",  # 525 wall at load ~8 (-n 0, other jobs running); about half of it idle JVM start-up
+    "test_pipeline_spark.py",  # 525-890 wall at load 8-14 (-n 0, other jobs running); 8 Spark JVM start-ups
     "test_ci_gitlab_local.py",  # 240
     "test_setup.py",  # 205
     "test_spark_cluster.py",  # 320 at load 11 (two Spark pipelines and a standalone cluster)
