@@ -9,6 +9,7 @@ import json
 
 import pandas as pd
 import pytest
+import yaml
 from helpers import BIN, bake, run, tool_env
 
 pytestmark = pytest.mark.slow
@@ -32,7 +33,9 @@ def make(project, *args: str, check: bool = True):
 def project(request, tmp_path_factory):
     """A classification bake of the engine, its pipeline run once."""
     engine = request.param
-    project = bake(tmp_path_factory.mktemp(f"predict-{engine}"), engine=engine, docker="no", dvc_remote="none", ci="none")
+    project = bake(
+        tmp_path_factory.mktemp(f"predict-{engine}"), engine=engine, docker="no", dvc_remote="none", ci="none"
+    )
     run(BIN / "dvc", "repro", cwd=project, env=project_env())
     return engine, project
 
@@ -57,7 +60,7 @@ def bad_csv(project, tmp_path):
 
 
 def test_input_that_breaks_the_contract_is_refused_naming_each_column(project, tmp_path):
-    engine, project = project
+    _, project = project
     output = tmp_path / "scored.csv"
     result = make(project, "predict", f"INPUT={bad_csv(project, tmp_path)}", f"OUTPUT={output}", check=False)
     assert result.returncode != 0
@@ -101,6 +104,10 @@ def test_spark_bake_passes_its_own_model_tests_and_promote_scores_spark_models(p
     tests = ["tests/test_model_quality.py", "tests/test_params.py", "tests/test_team_code.py"]
     result = run(BIN / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests, cwd=project, env=project_env())
     assert " passed" in result.stdout and "skipped" not in result.stdout, result.stdout
+    # The lineage tag of a model directory is the hash DVC records for it.
+    train_outs = yaml.safe_load((project / "dvc.lock").read_text())["stages"]["train"]["outs"]
+    model_info = json.loads((project / "models" / "model_info.json").read_text())
+    assert model_info["model_md5"] == train_outs[0]["md5"] and model_info["model_md5"].endswith(".dir")
     make(project, "promote", "ARGS=--ignore-lineage")  # version 1 is the champion (or already was)
     # A second version (the same model, evaluated again) against the champion: both loaded with Spark and scored.
     run(BIN / "dvc", "repro", "--force", "--single-item", "evaluate", cwd=project, env=project_env())
