@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 from pipeline import (
     BIN,
     DEFAULT_RESULTS,
@@ -50,14 +51,17 @@ from pipeline import (
     ROOT,
     LoadSampler,
     TreeWatcher,
+    bake,
     bench_env,
     figure,
     machine,
     mb,
     write_results,
 )
+from spark_workload import MAX_ITER, SPARK_DRIVER_MEMORY, TARGET
 
 WORKLOAD = Path(__file__).resolve().parent / "spark_workload.py"
+BAKED = False  # --baked: each run is `dvc repro` of a project baked with the engine (baked_stages)
 ENGINES = ("pandas", "spark")
 GOAL_RATIO = 4  # P7b: Spark completes at least this many times the rows pandas completes under the cap
 GIB = 2**30
@@ -173,9 +177,28 @@ class MemoryCap:
 
 
 def workload(engine: str, csv: Path, workdir: Path) -> list[str]:
-    """The command that does the engine's work on `csv` and prints its JSON line (the one place to point
-    P7 at other code, such as a baked project's stages)."""
+    """The command that does the engine's work on `csv` and prints its JSON line: spark_workload.py, or
+    with --baked the template's own stages (the one place to point P7 at other code)."""
+    if BAKED:
+        return baked_stages(engine, csv, workdir)
     return [str(BIN / "python"), str(WORKLOAD), engine, str(csv), str(workdir)]
+
+
+def baked_stages(engine: str, csv: Path, workdir: Path) -> list[str]:
+    """Bake a project with this engine on `csv` (model linear, 20 iterations, a 1g Spark driver, as
+    spark_workload.py) and return its `dvc repro`, then a JSON line with its test AUC. The bake (and its
+    bootstrap, which hashes the CSV into DVC) happens here, before the timer starts."""
+    project = bake(workdir / "bake", project_name=f"P7 {engine}", data_path=str(csv), target=TARGET, model="linear",
+                   engine=engine, ci="none", docker="no")  # fmt: skip
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    linear = params["train"]["linear"]
+    linear["maxIter" if "maxIter" in linear else "max_iter"] = MAX_ITER  # MLlib's name, or scikit-learn's
+    if engine == "spark":
+        params["spark"]["driver_memory"] = SPARK_DRIVER_MEMORY
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    report = f"import json; print(json.dumps({{'engine': '{engine}', **json.load(open('metrics/metrics.json'))}}))"
+    return ["sh", "-c", 'cd "$0" && "$1" repro && "$2" -c "$3"', str(project), str(BIN / "dvc"), str(BIN / "python"),
+            report]  # fmt: skip
 
 
 def run_engine(engine: str, csv: Path, workdir: Path, env: dict, cap_bytes: int | None, timeout: float) -> dict:
@@ -204,7 +227,7 @@ def run_engine(engine: str, csv: Path, workdir: Path, env: dict, cap_bytes: int 
             text = output.read()
     finally:
         cap.remove()
-    lines = [line for line in text.splitlines() if line.startswith("{") and '"engine"' in line]
+    lines = [line for line in text.splitlines() if line.startswith("{") and '"engine"' in line]  # the last one
     if reason is None and (process.returncode != 0 or not lines):
         reason = "out of memory (OOM-killed)" if oom_kills else f"exited {process.returncode}"
     result = {
@@ -361,6 +384,7 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path, help="file whose P7 table to rewrite (full default: RESULTS.md)")
     parser.add_argument("--only", nargs="+", choices=["P7a", "P7b"], help="run only these")
     parser.add_argument("--workdir", type=Path, help="keep the data and the runs here (default: a temporary dir)")
+    parser.add_argument("--baked", action="store_true", help="run the baked projects' `dvc repro` (see baked_stages)")
     for name in ("cap-gb", "start-rows", "max-rows", "timeout"):
         parser.add_argument(f"--{name}", type=float if name == "cap-gb" else int, help="override the mode's value")
     args = parser.parse_args()
@@ -379,6 +403,10 @@ def main() -> None:
         workdir = (args.workdir or Path(tmp)).resolve()
         workdir.mkdir(parents=True, exist_ok=True)
         env = bench_env(PYCACHE)
+        if args.baked:
+            global BAKED
+            BAKED = True
+            os.environ.update({key: env[key] for key in ("PYTHONPYCACHEPREFIX", "DVC_NO_ANALYTICS", "PATH")})
         env["OMP_NUM_THREADS"] = "1"  # scikit-learn's threads would spin on the cores Spark's two tasks use
         loads = LoadSampler()
         loads.start()
@@ -388,6 +416,7 @@ def main() -> None:
             started, mark = datetime.datetime.now(datetime.UTC), len(loads.samples)
             result = benchmark(*arguments)
             result.update(measured_at=started.isoformat(timespec="seconds"), mode=mode, machine=machine(),
+                          workload="baked stages" if BAKED else "spark_workload.py",
                           load_1min=loads.since(mark),
                           versions={name: version(name) for name in ("pyspark", "scikit-learn", "pandas")})  # fmt: skip
             new[key] = result
