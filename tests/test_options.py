@@ -131,6 +131,7 @@ def expected_files(answers: dict) -> set[str]:
         *(f"{package}/{module}" for module in (
             "__init__.py", "bootstrap.py", "contract.py", "dataset.py", "params.py", "tracking.py", "registry.py",
             "report.py", "comment.py", "retrain.py", "ci_artifacts.py", "ci_data.py", "drift.py", "charts.py",
+            "predict.py",
             "stages/__init__.py", "stages/validate.py", "stages/prepare.py", "stages/train.py", "stages/evaluate.py",
         )),
     }  # fmt: skip
