@@ -46,7 +46,10 @@ def runs(tmp_path_factory):
     }  # fmt: skip
     with spark_cluster(tmp_path_factory.mktemp("spark-cluster")) as cluster:
         with wall_time("engine=spark: dvc repro --force on the standalone cluster"):
-            remote = run("dvc", "repro", "--force", cwd=project, env={**env, "SPARK_MASTER": cluster.url})
+            # Loopback for the driver too, as the docs' single-machine recipe (with a cluster master the session
+            # leaves SPARK_LOCAL_IP to the environment: the executors must reach the driver).
+            cluster_env = {**env, "SPARK_MASTER": cluster.url, "SPARK_LOCAL_IP": "127.0.0.1"}
+            remote = run("dvc", "repro", "--force", cwd=project, env=cluster_env)
         executor_logs = {
             app.name: {executor.name: (executor / "stderr").read_text() for executor in app.iterdir()}
             for app in cluster.work_dir.iterdir()
