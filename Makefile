@@ -95,17 +95,23 @@ ci-tools: system-tools ci-tools/node_modules/.package-lock.json
 bench-serving: $(VENV)/.installed
 	python benchmarks/serving.py
 
-## All benchmarks at full size vs plain-script baselines (20-40 min; results.json, RESULTS.md)
-bench: $(VENV)/.installed
+## P7: engine=spark vs pandas, time and memory at 1M rows, largest size under a 3 GiB cap (an hour or more)
+bench-spark: $(VENV)/.installed $(VENV)/.pyspark
+	python benchmarks/spark.py
+
+## All benchmarks at full size vs plain-script baselines (1-2 hours with P7; results.json, RESULTS.md)
+bench: $(VENV)/.installed $(VENV)/.pyspark
 	python benchmarks/serving.py
 	python benchmarks/pipeline.py
+	python benchmarks/spark.py
 
 ## The benchmarks at smoke size: checks the runners work (writes build/bench-quick.json)
-bench-quick: $(VENV)/.installed
+bench-quick: $(VENV)/.installed $(VENV)/.pyspark
 	python benchmarks/serving.py --quick --results build/bench-quick.json
 	python benchmarks/pipeline.py --quick --results build/bench-quick.json
+	python benchmarks/spark.py --quick --results build/bench-quick.json
 
-.PHONY: system-tools ci-tools bench-serving bench bench-quick
+.PHONY: system-tools ci-tools bench-serving bench-spark bench bench-quick
 
 # The docs site: docs/ (docs/project: the baked project's pages) and mkdocs.yml. The options page's table comes
 # from cookiecutter.json first.
