@@ -1,8 +1,9 @@
 """`make predict` on both engines, each on one bake whose pipeline ran once: a CSV and a Parquet file scored
-(every row, the input's columns plus the prediction{, the class probabilities}), the model at paths.model
-before a champion exists and the champion after; an input that breaks the data contract is refused naming
-the file and each column, and nothing is written. The Spark bake also runs its own model tests (quality
-gates, params, team code) and `make promote` scoring two Spark models."""
+(every row; the input's columns, the prediction and the class probabilities) with the model at paths.model
+before a champion exists and with the champion after; an input that breaks the data contract is refused,
+naming the file and each column, and nothing is written. The Spark bake also runs its own model tests
+(quality gates, params, team code), and shows its model_md5 tag is DVC's hash of the model directory and
+`make promote` scoring two Spark models."""
 
 import glob
 import json
@@ -10,7 +11,7 @@ import json
 import pandas as pd
 import pytest
 import yaml
-from helpers import BIN, bake, run, tool_env
+from helpers import BIN, bake_on_first_use, run, tool_env
 
 pytestmark = pytest.mark.slow
 
@@ -29,15 +30,19 @@ def make(project, *args: str, check: bool = True):
     return run("make", "--no-print-directory", *args, cwd=project, env=project_env(), check=check)
 
 
-@pytest.fixture(scope="module", params=ENGINES)
-def project(request, tmp_path_factory):
-    """A classification bake of the engine, its pipeline run once."""
-    engine = request.param
-    project = bake(
-        tmp_path_factory.mktemp(f"predict-{engine}"), engine=engine, docker="no", dvc_remote="none", ci="none"
-    )
-    run(BIN / "dvc", "repro", cwd=project, env=project_env())
-    return engine, project
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """engine -> a classification bake of that engine whose pipeline ran, made on first use, once per module."""
+    answers = {engine: {"engine": engine, "docker": "no", "dvc_remote": "none", "ci": "none"} for engine in ENGINES}
+    baked, projects = bake_on_first_use(tmp_path_factory, answers), {}
+
+    def project(engine: str):
+        if engine not in projects:
+            projects[engine] = baked(engine)
+            run(BIN / "dvc", "repro", cwd=projects[engine], env=project_env())
+        return projects[engine]
+
+    return project
 
 
 def read_output(path) -> pd.DataFrame:
@@ -59,8 +64,9 @@ def bad_csv(project, tmp_path):
     return path
 
 
-def test_input_that_breaks_the_contract_is_refused_naming_each_column(project, tmp_path):
-    _, project = project
+@pytest.mark.parametrize("engine", ENGINES)
+def test_input_that_breaks_the_contract_is_refused_naming_each_column(trained, engine, tmp_path):
+    project = trained(engine)
     output = tmp_path / "scored.csv"
     result = make(project, "predict", f"INPUT={bad_csv(project, tmp_path)}", f"OUTPUT={output}", check=False)
     assert result.returncode != 0
@@ -72,8 +78,9 @@ def test_input_that_breaks_the_contract_is_refused_naming_each_column(project, t
     assert not output.exists()
 
 
-def test_csv_and_parquet_are_scored_with_the_model_then_with_the_champion(project, tmp_path):
-    engine, project = project
+@pytest.mark.parametrize("engine", ENGINES)
+def test_csv_and_parquet_are_scored_with_the_model_then_with_the_champion(trained, engine, tmp_path):
+    project = trained(engine)
     raw = project / "data" / "raw" / "breast_cancer.csv"
     test_data = project / "data" / "prepared" / "test.parquet"
     csv_out, parquet_out = tmp_path / "scored.csv", tmp_path / "scored.parquet"
@@ -97,10 +104,9 @@ def test_csv_and_parquet_are_scored_with_the_model_then_with_the_champion(projec
     assert (scored[SCORE_COLUMNS[1:]].sum(axis=1) - 1).abs().max() < 1e-9
 
 
-def test_spark_bake_passes_its_own_model_tests_and_promote_scores_spark_models(project):
-    engine, project = project
-    if engine != "spark":
-        pytest.skip("the pandas bake's own tests run in test_pipeline_default.py")
+def test_spark_bake_passes_its_own_model_tests_and_promote_scores_spark_models(trained):
+    """The pandas bake's own tests run in test_pipeline_default.py."""
+    project = trained("spark")
     tests = ["tests/test_model_quality.py", "tests/test_params.py", "tests/test_team_code.py"]
     result = run(BIN / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests, cwd=project, env=project_env())
     assert " passed" in result.stdout and "skipped" not in result.stdout, result.stdout
