@@ -11,7 +11,7 @@ import json
 import pandas as pd
 import pytest
 import yaml
-from helpers import BIN, bake_on_first_use, run, tool_env
+from helpers import BIN, run, tool_env, trained_once
 
 pytestmark = pytest.mark.slow
 
@@ -30,16 +30,18 @@ def make(project, *args: str, check: bool = True):
     return run("make", "--no-print-directory", *args, cwd=project, env=project_env(), check=check)
 
 
+# The same bakes as test_spark_cluster.py's (helpers.trained_once runs each pipeline once per `make test`).
+TRAINED = {engine: {"engine": engine, "docker": "no", "dvc_remote": "none", "ci": "none"} for engine in ENGINES}
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """engine -> a classification bake of that engine whose pipeline ran, made on first use, once per module."""
-    answers = {engine: {"engine": engine, "docker": "no", "dvc_remote": "none", "ci": "none"} for engine in ENGINES}
-    baked, projects = bake_on_first_use(tmp_path_factory, answers), {}
+    """engine -> a classification bake of that engine whose pipeline ran (a copy of its own), made on first use."""
+    projects = {}
 
     def project(engine: str):
         if engine not in projects:
-            projects[engine] = baked(engine)
-            run(BIN / "dvc", "repro", cwd=projects[engine], env=project_env())
+            projects[engine], _ = trained_once(tmp_path_factory, f"{engine}-sample", **TRAINED[engine])
         return projects[engine]
 
     return project

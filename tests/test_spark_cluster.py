@@ -1,17 +1,18 @@
 """engine=spark on a real cluster: the baked pipeline runs on a standalone master and worker (from the pyspark
 wheel, on 127.0.0.1) when SPARK_MASTER names it, and computes what local mode computes.
 
-One bake, two runs (module fixture): `dvc repro` in local mode, then `dvc repro --force` with
-SPARK_MASTER=spark://127.0.0.1:<port>. The evidence that the stages ran on the worker comes from the
+One bake, two runs (module fixture): `dvc repro` in local mode (shared with test_predict.py), then
+`dvc repro --force` with SPARK_MASTER=spark://127.0.0.1:<port>. The evidence that the stages ran on the worker comes from the
 cluster itself: the master's /json/ lists each stage's application as finished, the worker's /json/ its
 executors, and each executor's log in the worker's work dir the tasks it ran."""
 
+import importlib.util
 import json
 import re
 
 import pytest
 import yaml
-from helpers import bake, run, spark_cluster, stages_run, tool_env, wall_time
+from helpers import run, spark_cluster, stages_run, tool_env, trained_once, wall_time
 
 pytestmark = pytest.mark.slow
 
@@ -33,15 +34,16 @@ def outs_md5(project) -> dict[str, str]:
 def runs(tmp_path_factory):
     """The bake, and what its local-mode run and its cluster run left: metrics, dvc.lock md5s, output,
     and the cluster's state after the run (master and worker JSON, executor logs)."""
-    pytest.importorskip("pyspark", reason="pyspark is not installed: make test installs it from build/wheelhouse")
-    project = bake(tmp_path_factory.mktemp("bake-spark-cluster"), engine="spark", docker="no", ci="none")
+    assert importlib.util.find_spec("pyspark"), "pyspark is not in the test venv: `make test` installs it"
+    # The local-mode run is test_predict.py's too: helpers.trained_once runs it once per `make test`.
+    project, local_output = trained_once(
+        tmp_path_factory, "spark-sample", engine="spark", docker="no", dvc_remote="none", ci="none"
+    )
     env = tool_env()
     env.pop("SPARK_MASTER", None)
-    with wall_time("engine=spark: dvc repro, local mode"):
-        local = run("dvc", "repro", cwd=project, env=env)
     result = {
         "project": project,
-        "local": {"output": local.stdout, "metrics": (project / "metrics" / "metrics.json").read_text(),
+        "local": {"output": local_output, "metrics": (project / "metrics" / "metrics.json").read_text(),
                   "md5": outs_md5(project), "untracked": untracked(project)},
     }  # fmt: skip
     with spark_cluster(tmp_path_factory.mktemp("spark-cluster")) as cluster:

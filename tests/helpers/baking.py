@@ -1,14 +1,16 @@
 """Bake the template with real cookiecutter."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 from cookiecutter.generate import generate_context
 from cookiecutter.main import cookiecutter
 from cookiecutter.prompt import prompt_for_config
+from filelock import FileLock
 
-from helpers.processes import run
+from helpers.processes import BIN, run, tool_env
 
 TEMPLATE = Path(__file__).resolve().parents[2]
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
@@ -37,6 +39,35 @@ def bake_on_first_use(tmp_path_factory, answers_by_name: dict[str, dict]):
         return projects[name]
 
     return project
+
+
+def trained_once(tmp_path_factory, name: str, **answers: str) -> tuple[Path, str]:
+    """(a copy of a project baked with `answers` whose `dvc repro` ran and was committed, that repro's output).
+
+    The project is made once per test run and shared by the xdist workers, under a file lock: a Spark
+    pipeline costs minutes, and several test files only need one that ran. Each call gets its own copy, to
+    change as it likes. The copy's MLflow store keeps its artifacts in the original's mlruns/ (an absolute
+    path), which stays until the run ends. The repro runs without the caller's MLFLOW_TRACKING_URI and
+    SPARK_MASTER: the project's own store, local mode.
+    """
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / f"trained-{name}"
+    done = shared / "repro-output.txt"
+    with FileLock(f"{shared}.lock"):
+        if not done.exists():
+            shutil.rmtree(shared, ignore_errors=True)
+            project = bake(shared, **answers)
+            env = {
+                key: value for key, value in tool_env().items() if key not in ("MLFLOW_TRACKING_URI", "SPARK_MASTER")
+            }
+            output = run(BIN / "dvc", "repro", cwd=project, env=env).stdout
+            run("git", "add", "--all", cwd=project)
+            run("git", "commit", "--quiet", "-m", "First pipeline run", cwd=project)
+            done.write_text(output)
+    (original,) = [path for path in shared.iterdir() if path.is_dir()]
+    copy = tmp_path_factory.mktemp(name) / original.name
+    shutil.copytree(original, copy, symlinks=True)
+    return copy, done.read_text()
 
 
 def rendered_answers(**answers: str) -> dict:
