@@ -96,7 +96,8 @@ def make_template_repository(root: Path) -> tuple[Path, str, str, str]:
     new_version = next_version(version)
     edit(template / "cookiecutter.json", f'"__template_version": "{version}"', f'"__template_version": "{new_version}"')
     # The team's files change in the template too: the skip list must keep these changes out.
-    for name in ("params.yaml", "dvc.yaml", "{{cookiecutter.package}}/stages/train.py"):
+    pandas_train = "{{cookiecutter.package}}/stages/{% if cookiecutter.engine == 'pandas' %}train.py{% endif %}"
+    for name in ("params.yaml", "dvc.yaml", pandas_train):
         append(project / name, f"# {TEMPLATE_MARK}\n")
     # ... and the template's own code, which the team never edits now: its improvements arrive.
     for name in ("params.py", "contract.py"):
