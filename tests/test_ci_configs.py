@@ -639,7 +639,7 @@ def test_spark_bakes_ci_installs_java_and_the_spark_extra_in_every_job_that_runs
         assert workflow["env"]["WHEELHOUSE"] == ".cache/pyspark-wheels"
 
     config = load(project / GITLAB_CI)
-    assert config["variables"]["WHEELHOUSE"] == "$CI_PROJECT_DIR/.cache/pyspark-wheels"
+    assert config["variables"]["WHEELHOUSE"] == ".cache/pyspark-wheels"
     for job, install in SPARK_INSTALLS.items():
         entries = gitlab_entries(config, job)
         packages = next(i for i, entry in enumerate(entries) if "default-jre-headless" in entry)
