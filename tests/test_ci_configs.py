@@ -23,6 +23,10 @@ REMOTE_ANSWERS = {
     "s3": {"dvc_remote_url": "s3://my-bucket/dvc", "python_version": "3.13"},
     "none": {},
 }
+# An engine=spark bake (S3, so that its pipeline and retrain jobs run the stages): the linters and the
+# shared-logic checks below see it too, and its Java and pyspark install is checked at the end.
+SPARK = {"ci": "both", "dvc_remote": "s3", "dvc_remote_url": "s3://my-bucket/dvc", "engine": "spark", "docker": "no"}
+LINTED = (*REMOTE_ANSWERS, "spark")
 AWS_SECRETS = {name: f"${{{{ secrets.{name} }}}}" for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
 MLFLOW_SECRETS = {
     name: f"${{{{ secrets.{name} }}}}"
@@ -45,9 +49,10 @@ SHARED_SHELL_LINES = 3
 
 @pytest.fixture(scope="module")
 def baked(tmp_path_factory):
-    """baked("s3") -> the project baked with ci=both and that DVC remote; each bake happens once."""
+    """baked("s3") -> the project baked with ci=both and that DVC remote (baked("spark"): SPARK); each bake
+    happens once."""
     answers = {remote: {"ci": "both", "dvc_remote": remote, **extra} for remote, extra in REMOTE_ANSWERS.items()}
-    return bake_on_first_use(tmp_path_factory, answers)
+    return bake_on_first_use(tmp_path_factory, {**answers, "spark": SPARK})
 
 
 def load(path: Path) -> dict:
@@ -123,20 +128,20 @@ def assert_passed(result, tool: str, path: Path):
     )
 
 
-@pytest.mark.parametrize("remote", REMOTE_ANSWERS)
+@pytest.mark.parametrize("remote", LINTED)
 def test_github_workflows_match_the_github_actions_schema(baked, remote):
     for workflow in GITHUB_WORKFLOWS:
         result = check_jsonschema("vendor.github-workflows", workflow, cwd=baked(remote))
         assert_passed(result, "check-jsonschema", workflow)
 
 
-@pytest.mark.parametrize("remote", REMOTE_ANSWERS)
+@pytest.mark.parametrize("remote", LINTED)
 def test_gitlab_config_matches_the_gitlab_ci_schema(baked, remote):
     result = check_jsonschema("vendor.gitlab-ci", GITLAB_CI, cwd=baked(remote))
     assert_passed(result, "check-jsonschema", GITLAB_CI)
 
 
-@pytest.mark.parametrize("remote", REMOTE_ANSWERS)
+@pytest.mark.parametrize("remote", LINTED)
 def test_zizmor_finds_nothing_in_the_github_workflows(baked, remote):
     # --offline: the audits that ask GitHub (e.g. whether a SHA belongs to its tag) need a token and network.
     for workflow in GITHUB_WORKFLOWS:
@@ -144,13 +149,13 @@ def test_zizmor_finds_nothing_in_the_github_workflows(baked, remote):
         assert_passed(result, "zizmor", workflow)
 
 
-@pytest.mark.parametrize("remote", REMOTE_ANSWERS)
+@pytest.mark.parametrize("remote", LINTED)
 def test_actionlint_and_shellcheck_accept_the_github_workflows(baked, remote):
     for workflow in GITHUB_WORKFLOWS:
         assert_passed(actionlint(workflow, cwd=baked(remote)), "actionlint", workflow)
 
 
-@pytest.mark.parametrize("remote", REMOTE_ANSWERS)
+@pytest.mark.parametrize("remote", LINTED)
 def test_shellcheck_accepts_every_gitlab_job_script(baked, remote, tmp_path):
     config = load(baked(remote) / GITLAB_CI)
     for job in GITLAB_JOBS:
@@ -179,7 +184,7 @@ def test_linters_reject_a_workflow_with_known_flaws(baked, tmp_path):
     assert schema.returncode != 0, schema.stdout + schema.stderr
 
 
-@pytest.mark.parametrize("remote", REMOTE_ANSWERS)
+@pytest.mark.parametrize("remote", LINTED)
 def test_no_jinja_is_left_and_github_expressions_survive_outside_scripts(baked, remote):
     project = baked(remote)
     workflow_text = (project / WORKFLOW).read_text(encoding="utf-8")
@@ -253,7 +258,7 @@ def test_github_template_check_informs_and_never_blocks(baked, tmp_path):
     assert "no .cruft.json" in result.stdout and "cruft link" in summary.read_text()
 
 
-@pytest.mark.parametrize("remote", REMOTE_ANSWERS)
+@pytest.mark.parametrize("remote", LINTED)
 def test_actions_are_pinned_to_a_commit_with_the_release_in_a_comment(baked, remote):
     text = "".join((baked(remote) / workflow).read_text(encoding="utf-8") for workflow in GITHUB_WORKFLOWS)
     uses = re.findall(r"uses: (.*)", text)
@@ -520,7 +525,7 @@ def data_rules_outside_ci_data(scripts: list[str]) -> list[str]:
             if DVC_TRANSFER.search(line) or CREDENTIAL_READ.search(line)]  # fmt: skip
 
 
-@pytest.mark.parametrize("remote", REMOTE_ANSWERS)
+@pytest.mark.parametrize("remote", LINTED)
 def test_only_ci_data_fetches_or_pushes_data(baked, remote):
     """Where the data comes from (the remote's keys, CI's cache, what is missing) is decided in ci_data.py
     alone: no CI script runs dvc pull/push/checkout or looks at the keys, so the two platforms cannot drift
@@ -559,7 +564,7 @@ def test_the_data_rules_check_finds_the_fetch_written_in_a_config():
     assert data_rules_outside_ci_data(["python -m my_ml_project.ci_data pull", "echo 'then dvc push it'"]) == []
 
 
-@pytest.mark.parametrize("remote", REMOTE_ANSWERS)
+@pytest.mark.parametrize("remote", LINTED)
 def test_no_block_of_shell_longer_than_a_few_lines_is_written_for_both_platforms(baked, remote):
     blocks = shell_blocks(baked(remote))
     assert blocks["github"] and blocks["gitlab"]
@@ -597,3 +602,69 @@ def test_ci_answer_bakes_only_the_chosen_platforms_config(tmp_path, ci, github, 
     assert (project / ".github").exists() == github
     assert (project / RETRAIN).exists() == github
     assert (project / GITLAB_CI).exists() == gitlab
+
+
+# What installs the project in each job that runs the stages or their tests, in a spark bake.
+SPARK_INSTALLS = {
+    "test": "make install",
+    "pipeline": "make install EXTRAS=spark",
+    "retrain": "make install EXTRAS=spark",
+}
+# The first command of each such job that needs Java and pyspark.
+FIRST_SPARK_USE = {"test": "pytest", "pipeline": "dvc repro", "retrain": "make retrain"}
+PYSPARK_CACHE = {"key": "pyspark-4.3", "paths": [".cache/pyspark-wheels"]}
+
+
+def test_spark_bakes_ci_installs_java_and_the_spark_extra_in_every_job_that_runs_the_stages(baked):
+    """GitHub: actions/setup-java (Temurin 17), the wheelhouse cache and `make install` before the first use;
+    GitLab: Debian's JRE when `java` is missing, the same cache and command. The wheelhouse logic (build the
+    wheel once, install from it) is the Makefile's alone (executed in test_ci_github_act.py and
+    test_ci_gitlab_local.py)."""
+    project = baked("spark")
+    workflows = {job: load(project / (RETRAIN if job == "retrain" else WORKFLOW)) for job in SPARK_INSTALLS}
+    for job, install in SPARK_INSTALLS.items():
+        steps = github_steps(workflows[job], job)
+        uses = [step.get("uses", "").split("@")[0] for step in steps]
+        runs = [" ".join(step.get("run", "").split()) for step in steps]
+        (java,) = [steps[i] for i, action in enumerate(uses) if action == "actions/setup-java"]
+        assert java["with"] == {"distribution": "temurin", "java-version": "17"}, job
+        (cache,) = [step for step in steps if step.get("with", {}).get("path") == "${{ env.WHEELHOUSE }}"]
+        assert cache["uses"].startswith("actions/cache@") and cache["with"]["key"] == "pyspark-4.3", job
+        first_use = next(i for i, line in enumerate(runs) if FIRST_SPARK_USE[job] in line)
+        assert steps.index(java) < steps.index(cache) < runs.index(install) < first_use, (job, runs)
+        if job != "test":  # a job that may get no data installs nothing before `ci_data check` says it can
+            check = next(i for i, line in enumerate(runs) if "ci_data check" in line)
+            assert check < steps.index(java) and java["if"] == cache["if"] == steps[runs.index(install)]["if"], job
+    for workflow in {id(w): w for w in workflows.values()}.values():
+        assert workflow["env"]["WHEELHOUSE"] == ".cache/pyspark-wheels"
+
+    config = load(project / GITLAB_CI)
+    assert config["variables"]["WHEELHOUSE"] == ".cache/pyspark-wheels"
+    for job, install in SPARK_INSTALLS.items():
+        entries = gitlab_entries(config, job)
+        packages = next(i for i, entry in enumerate(entries) if "default-jre-headless" in entry)
+        assert "if ! command -v java >/dev/null; then" in entries[packages], job  # only when the image lacks it
+        first_use = next(i for i, entry in enumerate(entries) if FIRST_SPARK_USE[job] in entry)
+        assert packages < entries.index(install) < first_use, (job, entries)
+        caches = next(definition["cache"] for definition in gitlab_extends(config, job) if "cache" in definition)
+        assert PYSPARK_CACHE in caches, (job, caches)
+
+    # Written once, in the Makefile's install target (which `make setup` calls), never in a CI config.
+    makefile = (project / "Makefile").read_text(encoding="utf-8")
+    install = re.search(r"^install:\n((?:\t.*\n)+)", makefile, re.MULTILINE)[1]
+    assert "pip wheel --quiet --no-deps --wheel-dir $(WHEELHOUSE)" in install
+    assert install.count("--find-links $(WHEELHOUSE) --only-binary pyspark") == 2  # uv, else pip
+    assert makefile.count("pip wheel") == 1 and makefile.count("--find-links") == 2
+    assert re.search(r"^setup:\n(?:\t.*\n)*\t@\$\(MAKE\) --no-print-directory install\n", makefile, re.MULTILINE)
+    for path in (*GITHUB_WORKFLOWS, GITLAB_CI):
+        text = (project / path).read_text(encoding="utf-8")
+        assert "pip wheel" not in text and "--find-links" not in text and "pip install -e" not in text, path
+
+
+@pytest.mark.parametrize("remote", REMOTE_ANSWERS)
+def test_pandas_bakes_ci_installs_no_java_or_spark(baked, remote):
+    project = baked(remote)
+    for path in (*GITHUB_WORKFLOWS, GITLAB_CI):
+        text = (project / path).read_text(encoding="utf-8").lower()
+        assert "java" not in text and "spark" not in text and "wheelhouse" not in text, path
+    assert "install:" not in (project / "Makefile").read_text(encoding="utf-8")

@@ -30,6 +30,7 @@ from helpers import (
     commit,
     load_comment_api,
     model_md5s,
+    pyspark_wheel,
     run,
     set_hyperparams,
     stages_run,
@@ -70,6 +71,24 @@ runs:
         echo "@VENV@/bin" >> "$GITHUB_PATH"
         echo "python-version=$have" >> "$GITHUB_OUTPUT"
 """,
+    "setup-java": """
+name: setup-java stand-in (the host's Java, checked against the version asked for)
+inputs:
+  distribution: {required: true}
+  java-version: {required: true}
+outputs:
+  version: {value: "${{ steps.setup.outputs.version }}"}
+runs:
+  using: composite
+  steps:
+    - id: setup
+      shell: bash
+      env: {WANTED: "${{ inputs.java-version }}"}
+      run: |
+        have=$(java -version 2>&1 | sed -n 's/.*version "\\([0-9]*\\).*/\\1/p' | head -n 1)
+        [ "${have:-0}" -ge "$WANTED" ] || { echo "the host has Java ${have:-none}, the workflow asked for $WANTED"; exit 1; }
+        echo "version=$have" >> "$GITHUB_OUTPUT"
+""",
     "cache": """
 name: cache stand-in (restores what the test put in the stub's directory; saves nothing)
 inputs:
@@ -85,8 +104,10 @@ runs:
       env: {CACHE_PATH: "${{ inputs.path }}", KEY: "${{ inputs.key }}"}
       run: |
         echo "cache stand-in: key $KEY"
-        if [ -n "$(ls -A "@CACHE@" 2>/dev/null)" ]; then
-          mkdir -p "$CACHE_PATH" && cp -a "@CACHE@/." "$CACHE_PATH/" && echo "cache stand-in: restored $CACHE_PATH"
+        source="@CACHE@"
+        case "$KEY" in pyspark-*) source="@WHEELS@";; esac  # a spark bake's wheelhouse
+        if [ -n "$(ls -A "$source" 2>/dev/null)" ]; then
+          mkdir -p "$CACHE_PATH" && cp -a "$source/." "$CACHE_PATH/" && echo "cache stand-in: restored $CACHE_PATH"
         fi
 """,
     "upload-artifact": """
@@ -118,6 +139,7 @@ class Act:
     def __init__(self, project: Path, home: Path, s3, api):
         self.project, self.home, self.s3, self.api = project, home, s3, api
         self.cache, self.artifacts = home / "stub-cache", home / "artifacts"
+        self.wheels = home / "stub-wheels"  # what the cache stand-in restores for a pyspark-* key
         self.venv = home / "venv"
         self.bare = home / "origin.git"
         self.stubs = {}
@@ -125,6 +147,7 @@ class Act:
             directory = home / "stubs" / name
             directory.mkdir(parents=True)
             text = text.replace("@VENV@", str(self.venv)).replace("@CACHE@", str(self.cache))
+            text = text.replace("@WHEELS@", str(self.wheels))
             (directory / "action.yml").write_text(text.replace("@ARTIFACTS@", str(self.artifacts)))
             self.stubs[f"actions/{name}"] = directory
 
@@ -500,3 +523,42 @@ def test_retrain_on_drifted_data_promotes_the_model_and_pushes_it_and_a_branch(c
     assert f"Pushed `{branch}`: [open its pull request](https://github.com/{REPOSITORY}/compare/main...{branch}" in (
         summaries(result.stdout)
     )
+
+
+def test_spark_pull_request_runs_the_tests_and_the_pipeline_in_local_mode_and_posts_the_report(
+    tmp_path_factory, s3_endpoint
+):
+    """An engine=spark bake (ci=github, s3, docker=no): one pull request run, whose test job gets Java
+    (setup-java's stand-in checks the host's), the wheelhouse from the cache and `make install`, then runs
+    ruff and pytest, and whose pipeline job pulls main's outputs, re-runs train and evaluate on Spark in
+    local mode and posts the report as a comment."""
+    home = tmp_path_factory.mktemp("act-spark")
+    project = trained_s3_project(home, s3_endpoint, "ci-spark", hyperparams={"numTrees": 20},
+                                 project_name="Churn GitHub Spark", ci="github", engine="spark", docker="no",
+                                 python_version=PYTHON)  # fmt: skip
+    with load_comment_api(project)(token=TOKEN) as api:
+        act = Act(project, home, s3_endpoint, api)
+        venv_seeing_test_packages(act.venv, PYTHON)
+        # What an earlier run left in the pyspark-4.3 cache: the wheel (a link to it), so no job builds it.
+        act.wheels.mkdir()
+        wheel = pyspark_wheel()
+        (act.wheels / wheel.name).symlink_to(wheel)
+        env = tool_env(**act.git_env())
+        run("git", "clone", "--quiet", "--bare", project, act.bare, cwd=home)
+        run("git", "remote", "add", "origin", ORIGIN, cwd=project, env=env)
+        run("git", "fetch", "--quiet", "origin", cwd=project, env=env)
+        sha = new_branch(project, "more-trees", numTrees=30)
+        result = act(pull_request_event(7, "more-trees", sha), secrets_for(act), "spark pull request")
+        comments = api.thread("github", REPOSITORY, 7)
+
+    assert_act(result, succeeded=True)
+    for step in ("actions/setup-java", "make install", "ruff check .", "pytest", "make install EXTRAS=spark"):
+        assert f"Success - Main {step}" in result.stdout, step
+    assert result.stdout.count("cache stand-in: restored .cache/pyspark-wheels") == 2
+    assert "Building the pyspark wheel" not in result.stdout and "Java not found" not in result.stdout
+    assert '-e ".[dev,spark]"' in result.stdout and '-e ".[spark]"' in result.stdout
+    assert stages_run(result.stdout) == ["train", "evaluate"], result.stdout[-6000:]
+    assert "train: fitted random_forest on" in result.stdout
+    (comment,) = comments
+    body = comment["body"]
+    assert "Gate passed" in body and re.search(r"train.random_forest.numTrees\s*\|\s*20\s*\|\s*30", body), body

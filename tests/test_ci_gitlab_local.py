@@ -44,6 +44,7 @@ from helpers import (
     commit,
     load_comment_api,
     model_md5s,
+    pyspark_wheel,
     run,
     scan_for_credentials,
     set_hyperparams,
@@ -517,3 +518,52 @@ def test_no_secret_of_the_runs_reaches_a_tracked_file(gitlab, merge_request):
     ci, _, project = gitlab
     findings = scan_for_credentials(project, (*ci.s3.secrets, TOKEN, PUSH_TOKEN, ci.mlflow.ci[1], ci.mlflow.admin[1]))
     assert [finding for finding in findings if "holds the secret" in finding] == []
+
+
+def test_spark_merge_request_pipeline_runs_the_tests_and_the_pipeline_in_local_mode_and_posts_the_report(
+    tmp_path_factory, s3_endpoint, mlflow_auth_server
+):
+    """An engine=spark bake (ci=gitlab, s3, docker=no): one merge request pipeline, whose test job runs
+    `make install` (the project with [dev,spark], pyspark from the wheelhouse GitLab's cache holds), ruff and
+    pytest, and whose pipeline job pulls main's outputs, re-runs train and evaluate on Spark in local mode and
+    posts the report. The jobs run on this host, which has Java: the image's apt-get line for
+    default-jre-headless (`if ! command -v java`) is not executed here, only linted (test_ci_configs.py)."""
+    require_tools()
+    home = tmp_path_factory.mktemp("gitlab-ci-local-spark")
+    (home / "home").mkdir()
+    project = trained_s3_project(home, s3_endpoint, "gitlab-ci-spark", hyperparams={"numTrees": 20},
+                                 project_name="Churn GitLab Spark", ci="gitlab", engine="spark", docker="no",
+                                 python_version=PYTHON)  # fmt: skip
+    with load_comment_api(project)(token=TOKEN) as api:
+        ci = GitLabCI(project, home, s3_endpoint, api, mlflow_auth_server)
+        venv_seeing_test_packages(ci.venv, PYTHON)
+        run("git", "checkout", "--quiet", "-b", "feature", cwd=project)
+        set_hyperparams(project, numTrees=30)
+        commit(project, "More trees")
+        run("git", "clone", "--quiet", "--bare", project, ci.bare, cwd=home)
+        run("git", "remote", "add", "origin", ORIGIN, cwd=project)
+        run("git", "update-ref", "refs/remotes/origin/main", "main", cwd=project)
+        run("git", "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main", cwd=project)
+        with open(project / ".git" / "info" / "exclude", "a") as exclude:
+            exclude.write(".gitlab-ci-local/\n.gitlab-ci-local-variables.yml\n")
+        # What an earlier pipeline left in the cache named pyspark-4.3 (gitlab-ci-local keeps each cache's
+        # paths under .gitlab-ci-local/cache/<key>/): the wheel, so no job builds it.
+        wheels = ci.state / "cache" / "pyspark-4.3" / ".cache" / "pyspark-wheels"
+        wheels.mkdir(parents=True)
+        shutil.copy(pyspark_wheel(), wheels)
+        result = ci("spark", "merge_request_event", "test", "pipeline", merge_request=True)
+        notes = api.thread("gitlab", PROJECT_ID, MERGE_REQUEST)
+
+    assert result["returncode"] == 0, where(result)
+    assert result["verdicts"] == {"test": "PASS", "pipeline": "PASS"}, where(result)
+    test_log, log = result["logs"]["test"], result["logs"]["pipeline"]
+    for command in ("make install", "ruff check .", "ruff format --check .", "pytest"):
+        assert f"$ {command}\n" in test_log, where(result, "test")
+    assert '-e ".[dev,spark]"' in test_log and re.search(r"\d+ passed", test_log), where(result, "test")
+    assert "$ make install EXTRAS=spark\n" in log and '-e ".[spark]"' in log, where(result, "pipeline")
+    assert result["output"].count("imported cache 'pyspark-4.3'") == 2, where(result)
+    assert "Building the pyspark wheel" not in test_log + log
+    assert stages_run(log) == ["train", "evaluate"], where(result, "pipeline")
+    assert "train: fitted random_forest on" in log and "Java not found" not in test_log + log, where(result)
+    (note,) = reports(notes)
+    assert "Gate passed" in note["body"] and re.search(r"numTrees\s*\|\s*20\s*\|\s*30", note["body"]), note["body"]

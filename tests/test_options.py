@@ -216,7 +216,9 @@ def test_answers_reach_the_files_that_use_them(baked):
     spark = answers["engine"] == "spark"
     assert ("spark" in pyproject["project"]["optional-dependencies"]) == spark
     assert pyproject["project"]["optional-dependencies"].get("spark", ["pyspark==4.3.*"]) == ["pyspark==4.3.*"]
-    assert ('-e ".[dev,spark]"' in (project / "Makefile").read_text()) == spark
+    makefile = (project / "Makefile").read_text()
+    assert ("EXTRAS ?= dev,spark" in makefile and '-e ".[$(EXTRAS)]"' in makefile) == spark  # make install
+    assert ('-e ".[dev]"' in makefile) != spark
     tracking = (project / answers["package"] / "tracking.py").read_text()
     expected_uri = answers["mlflow_tracking_uri"] or "sqlite:///mlflow.db"
     assert f'DEFAULT_TRACKING_URI = "{expected_uri}"' in tracking
