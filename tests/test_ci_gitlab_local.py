@@ -133,6 +133,9 @@ class GitLabCI:
             # The test job runs install, ruff and pytest for real, on the quick part of the project's tests:
             # the whole suite runs in test_pipeline_default.py.
             "PYTEST_ADDOPTS": "tests/test_params.py",
+            # gitlab-ci-local's shell jobs get a docker-style CI_PROJECT_DIR (/builds/...), not their own
+            # directory, so the baked "$CI_PROJECT_DIR/.cache/pip" would land on this host, outside the test.
+            "PIP_CACHE_DIR": str(self.home / "pip-cache"),
             # The team's tracking server and CI's login to it.
             "MLFLOW_TRACKING_URI": self.mlflow.url,
             **self.mlflow.login(self.mlflow.ci),
