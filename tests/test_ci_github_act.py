@@ -33,6 +33,7 @@ from helpers import (
     pyspark_wheel,
     run,
     set_hyperparams,
+    spark_s3_project,
     stages_run,
     tool_env,
     trained_s3_project,
@@ -528,14 +529,12 @@ def test_retrain_on_drifted_data_promotes_the_model_and_pushes_it_and_a_branch(c
 def test_spark_pull_request_runs_the_tests_and_the_pipeline_in_local_mode_and_posts_the_report(
     tmp_path_factory, s3_endpoint
 ):
-    """An engine=spark bake (ci=github, s3, docker=no): one pull request run, whose test job gets Java
-    (setup-java's stand-in checks the host's), the wheelhouse from the cache and `make install`, then runs
-    ruff and pytest, and whose pipeline job pulls main's outputs, re-runs train and evaluate on Spark in
+    """The shared engine=spark bake (helpers.SPARK_BAKE: s3, docker=no): one pull request run, whose test job
+    gets Java (setup-java's stand-in checks the host's), the wheelhouse from the cache and `make install`, then
+    runs ruff and pytest, and whose pipeline job pulls main's outputs, re-runs train and evaluate on Spark in
     local mode and posts the report as a comment."""
     home = tmp_path_factory.mktemp("act-spark")
-    project = trained_s3_project(home, s3_endpoint, "ci-spark", hyperparams={"numTrees": 20},
-                                 project_name="Churn GitHub Spark", ci="github", engine="spark", docker="no",
-                                 python_version=PYTHON)  # fmt: skip
+    project = spark_s3_project(tmp_path_factory, s3_endpoint)
     with load_comment_api(project)(token=TOKEN) as api:
         act = Act(project, home, s3_endpoint, api)
         venv_seeing_test_packages(act.venv, PYTHON)
@@ -561,4 +560,4 @@ def test_spark_pull_request_runs_the_tests_and_the_pipeline_in_local_mode_and_po
     assert "train: fitted random_forest on" in result.stdout
     (comment,) = comments
     body = comment["body"]
-    assert "Gate passed" in body and re.search(r"train.random_forest.numTrees\s*\|\s*20\s*\|\s*30", body), body
+    assert "Gate passed" in body and re.search(r"train.random_forest.numTrees\s*\|\s*50\s*\|\s*30", body), body

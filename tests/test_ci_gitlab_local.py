@@ -48,6 +48,7 @@ from helpers import (
     run,
     scan_for_credentials,
     set_hyperparams,
+    spark_s3_project,
     stages_run,
     tool_env,
     trained_s3_project,
@@ -526,7 +527,7 @@ def test_no_secret_of_the_runs_reaches_a_tracked_file(gitlab, merge_request):
 def test_spark_merge_request_pipeline_runs_the_tests_and_the_pipeline_in_local_mode_and_posts_the_report(
     tmp_path_factory, s3_endpoint, mlflow_auth_server
 ):
-    """An engine=spark bake (ci=gitlab, s3, docker=no): one merge request pipeline, whose test job runs
+    """The shared engine=spark bake (helpers.SPARK_BAKE: s3, docker=no): one merge request pipeline, whose test job runs
     `make install` (the project with [dev,spark], pyspark from the wheelhouse GitLab's cache holds), ruff and
     pytest, and whose pipeline job pulls main's outputs, re-runs train and evaluate on Spark in local mode and
     posts the report. The jobs run on this host, which has Java: the image's apt-get line for
@@ -534,9 +535,7 @@ def test_spark_merge_request_pipeline_runs_the_tests_and_the_pipeline_in_local_m
     require_tools()
     home = tmp_path_factory.mktemp("gitlab-ci-local-spark")
     (home / "home").mkdir()
-    project = trained_s3_project(home, s3_endpoint, "gitlab-ci-spark", hyperparams={"numTrees": 20},
-                                 project_name="Churn GitLab Spark", ci="gitlab", engine="spark", docker="no",
-                                 python_version=PYTHON)  # fmt: skip
+    project = spark_s3_project(tmp_path_factory, s3_endpoint)
     with load_comment_api(project)(token=TOKEN) as api:
         ci = GitLabCI(project, home, s3_endpoint, api, mlflow_auth_server)
         venv_seeing_test_packages(ci.venv, PYTHON)
@@ -569,4 +568,4 @@ def test_spark_merge_request_pipeline_runs_the_tests_and_the_pipeline_in_local_m
     assert stages_run(log) == ["train", "evaluate"], where(result, "pipeline")
     assert "train: fitted random_forest on" in log and "Java not found" not in test_log + log, where(result)
     (note,) = reports(notes)
-    assert "Gate passed" in note["body"] and re.search(r"numTrees\s*\|\s*20\s*\|\s*30", note["body"]), note["body"]
+    assert "Gate passed" in note["body"] and re.search(r"numTrees\s*\|\s*50\s*\|\s*30", note["body"]), note["body"]

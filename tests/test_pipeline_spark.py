@@ -1,8 +1,9 @@
 """engine=spark in local mode: DVC stays exact with Spark's Parquet directories (no spurious re-runs), Spark
 leaves nothing in the workspace, and bad data gets the pandas engine's sentences.
 
-One bake, one pipeline run for the whole module (each Spark stage costs ~30 s of JVM start-up); the tests
-run in file order on it, each leaving the project as the next one expects."""
+The shared Spark bake (helpers.trained_spark: its pipeline runs once per `make test`, each Spark stage
+costing ~30 s of JVM start-up), a copy for this module; the tests run in file order on it, each leaving the
+project as the next one expects."""
 
 import importlib.util
 import json
@@ -12,7 +13,7 @@ import venv
 
 import pytest
 import yaml
-from helpers import BIN, bake, commit, run, set_hyperparams, stages_run, tool_env, write_messy_csv
+from helpers import BIN, bake, run, set_hyperparams, stages_run, tool_env, trained_spark, write_messy_csv
 
 pytestmark = pytest.mark.slow
 
@@ -34,14 +35,11 @@ def data(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def first_repro(tmp_path_factory, data):
-    """(project, output of its first `dvc repro`): a spark bake, run and committed as a team would."""
+def first_repro(tmp_path_factory):
+    """(project, output of its first `dvc repro`): the shared spark bake, run and committed as a team would."""
     assert shutil.which("java"), "no java on PATH: `make system-tools` installs Debian's default JRE (as root)"
     assert importlib.util.find_spec("pyspark"), "pyspark is not in the test venv: `make test` installs it"
-    project = bake(tmp_path_factory.mktemp("spark"), **ANSWERS, data_path=str(data))
-    output = run(BIN / "dvc", "repro", cwd=project).stdout
-    commit(project, "First pipeline run", new_files=True)
-    return project, output
+    return trained_spark(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -152,8 +150,10 @@ def problems_found(project, engine: str, folder) -> dict[str, list[str]]:
     return json.loads(result.stdout.splitlines()[-1])
 
 
-def test_bad_data_gets_the_pandas_engines_sentences(project, data, tmp_path):
-    """The same bad CSVs through both engines' validate: the same sentences, in the same order."""
+def test_bad_data_gets_the_pandas_engines_sentences(data, tmp_path):
+    """The same bad CSVs (of a team's messy data) through both engines' validate: the same sentences, in the
+    same order."""
+    project = bake(tmp_path / "spark", **ANSWERS, data_path=str(data))
     pandas_project = bake(tmp_path / "pandas", **{**ANSWERS, "engine": "pandas"}, data_path=str(data))
     assert (pandas_project / "data/schema.yaml").read_text() == (project / "data/schema.yaml").read_text()
     folder = tmp_path / "bad"
@@ -165,13 +165,17 @@ def test_bad_data_gets_the_pandas_engines_sentences(project, data, tmp_path):
     assert on_spark == on_pandas
 
 
-VALIDATE = ["data/raw/customers.csv", "data/schema.yaml", "reports/validation.json"]
+def validate_args(project) -> list[str]:
+    """The validate stage's arguments, as dvc.yaml passes them."""
+    paths = yaml.safe_load((project / "params.yaml").read_text())["paths"]
+    return [paths["raw"], paths["schema"], paths["validation"]]
 
 
 def test_a_stage_without_pyspark_says_how_to_install_it_in_one_line(project, tmp_path):
     venv.create(tmp_path / "bare")  # a Python with nothing installed
     package = project.name.replace("-", "_")
-    result = run(tmp_path / "bare/bin/python", "-m", f"{package}.stages.validate", *VALIDATE, cwd=project, check=False)
+    validate = validate_args(project)
+    result = run(tmp_path / "bare/bin/python", "-m", f"{package}.stages.validate", *validate, cwd=project, check=False)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
         "spark: pyspark is not installed in this Python; `make setup` installs it (the project's [spark] extra)"
@@ -181,7 +185,8 @@ def test_a_stage_without_pyspark_says_how_to_install_it_in_one_line(project, tmp
 def test_a_stage_without_java_says_how_to_install_it_in_one_line(project, tmp_path):
     env = {key: value for key, value in tool_env(PATH=str(tmp_path)).items() if key != "JAVA_HOME"}  # no java
     package = project.name.replace("-", "_")
-    result = run(BIN / "python", "-m", f"{package}.stages.validate", *VALIDATE, cwd=project, check=False, env=env)
+    validate = validate_args(project)
+    result = run(BIN / "python", "-m", f"{package}.stages.validate", *validate, cwd=project, check=False, env=env)
     assert result.returncode == 1
     assert result.stderr.splitlines()[-1].startswith("spark: Java not found (no `java` on PATH, JAVA_HOME unset)")
     assert [line for line in result.stderr.splitlines() if "Traceback" in line] == []

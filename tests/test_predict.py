@@ -11,7 +11,7 @@ import json
 import pandas as pd
 import pytest
 import yaml
-from helpers import BIN, run, tool_env, trained_once
+from helpers import BIN, run, tool_env, trained_once, trained_spark
 
 pytestmark = pytest.mark.slow
 
@@ -30,18 +30,21 @@ def make(project, *args: str, check: bool = True):
     return run("make", "--no-print-directory", *args, cwd=project, env=project_env(), check=check)
 
 
-# The same bakes as test_spark_cluster.py's (helpers.trained_once runs each pipeline once per `make test`).
-TRAINED = {engine: {"engine": engine, "docker": "no", "dvc_remote": "none", "ci": "none"} for engine in ENGINES}
+PANDAS_BAKE = {"engine": "pandas", "docker": "no", "dvc_remote": "none", "ci": "none"}
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """engine -> a classification bake of that engine whose pipeline ran (a copy of its own), made on first use."""
+    """engine -> a classification bake of that engine whose pipeline ran (a copy of its own), made on first use:
+    the Spark tests' shared bake (helpers.trained_spark), and a pandas one."""
     projects = {}
 
     def project(engine: str):
         if engine not in projects:
-            projects[engine], _ = trained_once(tmp_path_factory, f"{engine}-sample", **TRAINED[engine])
+            if engine == "spark":
+                projects[engine], _ = trained_spark(tmp_path_factory)
+            else:
+                projects[engine], _ = trained_once(tmp_path_factory, "pandas-sample", **PANDAS_BAKE)
         return projects[engine]
 
     return project
@@ -99,7 +102,7 @@ def test_csv_and_parquet_are_scored_with_the_model_then_with_the_champion(traine
 
     assert "is the champion now" in make(project, "promote", "ARGS=--ignore-lineage").stdout
     after = make(project, "predict", f"INPUT={test_data}", f"OUTPUT={parquet_out}").stdout
-    assert "scored with the champion models:/my-ml-project@champion -> " in after
+    assert f"scored with the champion models:/{project.name}@champion -> " in after
     scored, inputs = read_output(parquet_out), pd.read_parquet(test_data)
     assert len(scored) == len(inputs)
     assert list(scored.columns) == [*inputs.columns, *SCORE_COLUMNS]

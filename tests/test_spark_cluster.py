@@ -1,7 +1,7 @@
 """engine=spark on a real cluster: the baked pipeline runs on a standalone master and worker (from the pyspark
 wheel, on 127.0.0.1) when SPARK_MASTER names it, and computes what local mode computes.
 
-One bake, two runs (module fixture): `dvc repro` in local mode (shared with test_predict.py), then
+The shared Spark bake, two runs (module fixture): `dvc repro` in local mode (helpers.trained_spark), then
 `dvc repro --force` with SPARK_MASTER=spark://127.0.0.1:<port>. The evidence that the stages ran on the worker comes from the
 cluster itself: the master's /json/ lists each stage's application as finished, the worker's /json/ its
 executors, and each executor's log in the worker's work dir the tasks it ran."""
@@ -12,7 +12,7 @@ import re
 
 import pytest
 import yaml
-from helpers import run, spark_cluster, stages_run, tool_env, trained_once, wall_time
+from helpers import run, spark_cluster, stages_run, tool_env, trained_spark, wall_time
 
 pytestmark = pytest.mark.slow
 
@@ -35,10 +35,8 @@ def runs(tmp_path_factory):
     """The bake, and what its local-mode run and its cluster run left: metrics, dvc.lock md5s, output,
     and the cluster's state after the run (master and worker JSON, executor logs)."""
     assert importlib.util.find_spec("pyspark"), "pyspark is not in the test venv: `make test` installs it"
-    # The local-mode run is test_predict.py's too: helpers.trained_once runs it once per `make test`.
-    project, local_output = trained_once(
-        tmp_path_factory, "spark-sample", engine="spark", docker="no", dvc_remote="none", ci="none"
-    )
+    # The local-mode run is the other Spark tests' too: helpers.trained_spark runs it once per `make test`.
+    project, local_output = trained_spark(tmp_path_factory)
     env = tool_env()
     env.pop("SPARK_MASTER", None)
     result = {

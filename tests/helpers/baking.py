@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from cookiecutter.generate import generate_context
@@ -68,6 +69,20 @@ def trained_once(tmp_path_factory, name: str, **answers: str) -> tuple[Path, str
     copy = tmp_path_factory.mktemp(name) / original.name
     shutil.copytree(original, copy, symlinks=True)
     return copy, done.read_text()
+
+
+# The engine=spark bake the Spark tests share (test_pipeline_spark, test_predict, test_spark_cluster and the
+# executed CI): trained_spark runs its pipeline once per `make test`, because every Spark pipeline run costs
+# minutes of JVM start-ups. An S3 remote and both CI platforms, for the CI tests; its own project name, so
+# its experiment and registered model are its own on a shared MLflow server; the tests' Python, which the CI
+# tests' stand-in venvs run.
+SPARK_BAKE = {"engine": "spark", "docker": "no", "ci": "both", "dvc_remote": "s3", "dvc_remote_url": "s3://ci-spark/dvc",
+              "project_name": "Churn Spark", "python_version": "{}.{}".format(*sys.version_info)}  # fmt: skip
+
+
+def trained_spark(tmp_path_factory) -> tuple[Path, str]:
+    """(a copy of the shared engine=spark bake whose pipeline ran in local mode, that run's output)."""
+    return trained_once(tmp_path_factory, "spark", **SPARK_BAKE)
 
 
 def rendered_answers(**answers: str) -> dict:

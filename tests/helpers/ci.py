@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.baking import TEMPLATE, bake
+from helpers.baking import SPARK_BAKE, TEMPLATE, bake, trained_spark
 from helpers.processes import run
 from helpers.project import commit, set_hyperparams
 
@@ -24,6 +24,18 @@ def trained_s3_project(
     run("dvc", "repro", cwd=project, env=s3_env)
     commit(project, "Train the first model", new_files=True)
     run("dvc", "push", cwd=project, env=s3_env)
+    return project
+
+
+def spark_s3_project(tmp_path_factory, s3_endpoint) -> Path:
+    """The shared engine=spark bake (helpers.trained_spark: trained once per `make test`, a copy per caller),
+    its data and model pushed to this endpoint's bucket: where the Spark CI execution tests start."""
+    project, _ = trained_spark(tmp_path_factory)
+    bucket = SPARK_BAKE["dvc_remote_url"].removeprefix("s3://").split("/")[0]
+    client = s3_endpoint.client()
+    if bucket not in [entry["Name"] for entry in client.list_buckets()["Buckets"]]:  # the other CI test's, if it ran
+        client.create_bucket(Bucket=bucket)
+    run("dvc", "push", cwd=project, env=s3_endpoint.env(AWS_ENDPOINT_URL_S3=s3_endpoint.url))
     return project
 
 
