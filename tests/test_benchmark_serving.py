@@ -8,7 +8,7 @@ are in benchmarks/README.md)."""
 import json
 
 import pytest
-from helpers import BIN, TEMPLATE, bake, run
+from helpers import BIN, TEMPLATE, run, trained_default
 
 pytestmark = pytest.mark.slow
 
@@ -21,8 +21,7 @@ SERVERS = ("ours", "ours_nolog", "ours_unbatched", "mlflow")
 def quick_run(tmp_path_factory):
     """(results file, printed output) of one quick run."""
     workdir = tmp_path_factory.mktemp("bench-serving")
-    project = bake(workdir)
-    run(BIN / "dvc", "repro", cwd=project)
+    project, _ = trained_default(tmp_path_factory)  # the default bake, trained
     results = workdir / "results.json"
     results.write_text(json.dumps(OTHER_BENCHMARK))
     script = TEMPLATE / "benchmarks" / "serving.py"

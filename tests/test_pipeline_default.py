@@ -8,7 +8,7 @@ import sys
 
 import pytest
 import yaml
-from helpers import BIN, bake, mlflow_runs, run, scan_for_credentials, stages_run
+from helpers import BIN, mlflow_runs, run, scan_for_credentials, stages_run, trained_default
 
 pytestmark = pytest.mark.slow
 
@@ -17,12 +17,9 @@ STAGES = ["validate", "prepare", "train", "evaluate"]
 
 @pytest.fixture(scope="module")
 def first_repro(tmp_path_factory):
-    """(project, output of its first `dvc repro`): the default bake, run and committed as a team would."""
-    project = bake(tmp_path_factory.mktemp("default"))
-    output = run(BIN / "dvc", "repro", cwd=project).stdout
-    run("git", "add", "--all", cwd=project)
-    run("git", "commit", "-qm", "First pipeline run", cwd=project)
-    return project, output
+    """(project, output of its first `dvc repro`): the default bake, run and committed as a team would
+    (helpers.trained_default)."""
+    return trained_default(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import json
 import pandas as pd
 import pytest
 import yaml
-from helpers import BIN, run, tool_env, trained_once, trained_spark
+from helpers import BIN, run, tool_env, trained_default, trained_spark
 
 pytestmark = pytest.mark.slow
 
@@ -30,21 +30,16 @@ def make(project, *args: str, check: bool = True):
     return run("make", "--no-print-directory", *args, cwd=project, env=project_env(), check=check)
 
 
-PANDAS_BAKE = {"engine": "pandas", "docker": "no", "dvc_remote": "none", "ci": "none"}
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """engine -> a classification bake of that engine whose pipeline ran (a copy of its own), made on first use:
-    the Spark tests' shared bake (helpers.trained_spark), and a pandas one."""
+    the Spark tests' shared bake (helpers.trained_spark), and the default one (helpers.trained_default)."""
     projects = {}
 
     def project(engine: str):
         if engine not in projects:
-            if engine == "spark":
-                projects[engine], _ = trained_spark(tmp_path_factory)
-            else:
-                projects[engine], _ = trained_once(tmp_path_factory, "pandas-sample", **PANDAS_BAKE)
+            made = trained_spark if engine == "spark" else trained_default
+            projects[engine], _ = made(tmp_path_factory)
         return projects[engine]
 
     return project

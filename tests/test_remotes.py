@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import BIN, bake, commit, md5, run, scan_for_credentials, stages_run, tool_env, wall_time
+from helpers import BIN, commit, md5, run, scan_for_credentials, stages_run, tool_env, trained_default, wall_time
 
 pytestmark = pytest.mark.slow
 
@@ -65,11 +65,7 @@ def lock_md5(project: Path, stage: str, path: Path) -> str:
 @pytest.fixture(scope="module")
 def pushed(tmp_path_factory):
     """The default bake (local remote beside it) after `dvc repro`, a commit and `dvc push`."""
-    with wall_time("bake, default answers (local remote)"):
-        project = bake(tmp_path_factory.mktemp("local-remote"))
-    with wall_time("first dvc repro (all four stages)"):
-        run(DVC, "repro", cwd=project)
-    commit(project, "First pipeline run", new_files=True)
+    project, _ = trained_default(tmp_path_factory)  # its remote: ../my-ml-project-dvc-storage, beside the copy
     with wall_time("dvc push to the local remote"):
         output = run(DVC, "push", cwd=project).stdout
     assert "files pushed" in output

@@ -10,7 +10,7 @@ import shutil
 import pandas as pd
 import pytest
 import yaml
-from helpers import BIN, bake, load_comment_api, run, set_hyperparams, tool_env, wall_time
+from helpers import BIN, load_comment_api, run, set_hyperparams, tool_env, trained_default, wall_time
 
 pytestmark = pytest.mark.slow
 
@@ -19,12 +19,9 @@ PACKAGE = "my_ml_project"
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    """The default bake after `dvc repro`, committed on main, with a branch `change` checked out."""
-    with wall_time("bake + first repro"):
-        project = bake(tmp_path_factory.mktemp("gate"))
-        run(BIN / "dvc", "repro", cwd=project)
-    run("git", "add", "--all", cwd=project)
-    run("git", "commit", "-qm", "First model", cwd=project)
+    """The default bake after `dvc repro` (helpers.trained_default), committed on main, with a branch `change`
+    checked out."""
+    project, _ = trained_default(tmp_path_factory)
     run("git", "checkout", "-qb", "change", cwd=project)
     return project
 

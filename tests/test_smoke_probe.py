@@ -6,16 +6,16 @@ import subprocess
 import sys
 
 import pytest
-from helpers import BIN, bake, free_port, run, tool_env
+from helpers import BIN, free_port, run, tool_env, trained_default
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """The default bake after `dvc repro`, its app served by uvicorn as `make serve` starts it, on a free port."""
-    project = bake(tmp_path_factory.mktemp("smoke"))
-    run(BIN / "dvc", "repro", cwd=project)
+    """The default bake after `dvc repro` (helpers.trained_default), its app served by uvicorn as `make serve`
+    starts it, on a free port."""
+    project, _ = trained_default(tmp_path_factory)
     app = re.search(r"^\tuvicorn (\S+) ", (project / "Makefile").read_text(), re.MULTILINE)[1]
     port = free_port()
     command = [BIN / "python", "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]

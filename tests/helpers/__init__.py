@@ -10,6 +10,7 @@ from helpers.baking import (
     bake_on_first_use,
     rendered_answers,
     template_in_git,
+    trained_default,
     trained_once,
     trained_spark,
 )
@@ -29,6 +30,6 @@ __all__ = [
     "S3Endpoint", "SparkCluster", "bake", "bake_on_first_use", "commit", "find_python", "free_port",
     "load_comment_api", "md5", "mlflow_runs", "model_md5s", "pyspark_wheel", "rendered_answers", "run",
     "scan_for_credentials", "scrape", "serve_mlflow", "serve_mlflow_with_logins", "serve_s3", "set_hyperparams",
-    "spark_cluster", "spark_s3_project", "stages_run", "template_in_git", "tool_env", "trained_once",
+    "spark_cluster", "spark_s3_project", "stages_run", "template_in_git", "tool_env", "trained_default", "trained_once",
     "trained_s3_project", "trained_spark", "venv_seeing_test_packages", "wall_time", "write_messy_csv",
 ]  # fmt: skip

@@ -71,6 +71,12 @@ def trained_once(tmp_path_factory, name: str, **answers: str) -> tuple[Path, str
     return copy, done.read_text()
 
 
+def trained_default(tmp_path_factory) -> tuple[Path, str]:
+    """(a copy of the default bake whose pipeline ran, that run's output): for the tests that only need a
+    trained default project (helpers.trained_once: one pipeline run per `make test` for all of them)."""
+    return trained_once(tmp_path_factory, "default")
+
+
 # The engine=spark bake the Spark tests share (test_pipeline_spark, test_predict, test_spark_cluster and the
 # executed CI): trained_spark runs its pipeline once per `make test`, because every Spark pipeline run costs
 # minutes of JVM start-ups. An S3 remote and both CI platforms, for the CI tests; its own project name, so
