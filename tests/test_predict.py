@@ -1,8 +1,8 @@
 """`make predict` on both engines, each on one bake whose pipeline ran once: a CSV and a Parquet file scored
 (every row; the input's columns, the prediction and the class probabilities) with the model at paths.model
 before a champion exists and with the champion after; an input that breaks the data contract is refused,
-naming the file and each column, and nothing is written. The Spark bake also runs its own model tests
-(quality gates, params, team code), and shows its model_md5 tag is DVC's hash of the model directory and
+naming the file and each column, and nothing is written. The Spark bake also runs its own Spark tests
+(contract, split, quality gates, team code) and params tests, and shows its model_md5 tag is DVC's hash of the model directory and
 `make promote` scoring two Spark models."""
 
 import glob
@@ -104,10 +104,12 @@ def test_csv_and_parquet_are_scored_with_the_model_then_with_the_champion(traine
     assert (scored[SCORE_COLUMNS[1:]].sum(axis=1) - 1).abs().max() < 1e-9
 
 
-def test_spark_bake_passes_its_own_model_tests_and_promote_scores_spark_models(trained):
+def test_spark_bake_passes_its_own_spark_tests_and_promote_scores_spark_models(trained):
     """The pandas bake's own tests run in test_pipeline_default.py."""
     project = trained("spark")
-    tests = ["tests/test_model_quality.py", "tests/test_params.py", "tests/test_team_code.py"]
+    # The bake's engine-specific tests (one Spark session for all), and its params tests.
+    tests = ["tests/test_contract.py", "tests/test_model_quality.py", "tests/test_params.py", "tests/test_stages.py",
+             "tests/test_team_code.py"]  # fmt: skip
     result = run(BIN / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests, cwd=project, env=project_env())
     assert " passed" in result.stdout and "skipped" not in result.stdout, result.stdout
     # The lineage tag of a model directory is the hash DVC records for it.

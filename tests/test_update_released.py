@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import BIN, TEMPLATE, run, stages_run, wall_time
+from helpers import BIN, TEMPLATE, run, wall_time
 
 pytestmark = pytest.mark.slow
 
@@ -162,11 +162,10 @@ def test_project_from_released_version_updates_and_still_runs(tmp_path, version,
     for _, step in MANUAL_STEPS.get(version, []):
         step(project)
     with wall_time(f"dvc repro and the tests of a project updated from {version}"):
+        # The stages whose template modules changed re-run (which ones depends on the version: none when
+        # the update changed no stage's code), and what they wrote leaves the pipeline up to date.
         repro = run(DVC, "repro", cwd=project)
-        # The stages whose template modules changed re-ran (which ones depends on the version), and what
-        # they wrote leaves the pipeline up to date.
-        assert stages_run(repro.stdout), repro.stdout
-        assert "up to date" in run(DVC, "status", cwd=project).stdout
+        assert "up to date" in run(DVC, "status", cwd=project).stdout, repro.stdout
         tests = run(BIN / "python", "-m", "pytest", "-q", "-p", "no:randomly", cwd=project, check=False)
     assert tests.returncode == 0 and " passed" in tests.stdout, tests.stdout[-4000:]
     assert run(CRUFT, "check", cwd=project).returncode == 0
