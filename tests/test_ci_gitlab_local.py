@@ -96,6 +96,21 @@ class GitLabCI:
         self.venv, self.bare = home / "venv", home / "origin.git"
         self.state = project / ".gitlab-ci-local"  # gitlab-ci-local's builds, logs, caches, artifacts
 
+    def open_merge_request(self, origin_main: str, **hyperparams) -> None:
+        """The merge request: `feature` changes these keys of the selected model's section and is checked out
+        (the runs use the work tree). The bare origin, and origin/main at `origin_main`: what gitlab-ci-local
+        reads the project's path and default branch from."""
+        project = self.project
+        run("git", "checkout", "--quiet", "-b", "feature", cwd=project)
+        set_hyperparams(project, **hyperparams)
+        commit(project, "More trees")
+        run("git", "clone", "--quiet", "--bare", project, self.bare, cwd=self.home)
+        run("git", "remote", "add", "origin", ORIGIN, cwd=project)
+        run("git", "update-ref", "refs/remotes/origin/main", origin_main, cwd=project)
+        run("git", "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main", cwd=project)
+        with open(project / ".git" / "info" / "exclude", "a") as exclude:
+            exclude.write(".gitlab-ci-local/\n.gitlab-ci-local-variables.yml\n")
+
     def git_env(self) -> dict[str, str]:
         """Git sends the origin URL to the bare repository (in the jobs, through CI/CD variables)."""
         return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": f"url.{self.bare}.insteadOf", "GIT_CONFIG_VALUE_0": ORIGIN}
@@ -225,18 +240,9 @@ def gitlab(tmp_path_factory, s3_endpoint, mlflow_auth_server):
     with load_comment_api(project)(token=TOKEN, per_page=2) as api:
         ci = GitLabCI(project, home, s3_endpoint, api, mlflow_auth_server)
         venv_seeing_test_packages(ci.venv, PYTHON)
-        # The merge request: one param changed on `feature`, which the runs check out.
-        run("git", "checkout", "--quiet", "-b", "feature", cwd=project)
-        set_hyperparams(project, n_estimators=80)
-        commit(project, "More trees")
-        run("git", "clone", "--quiet", "--bare", project, ci.bare, cwd=home)
-        # What gitlab-ci-local reads the project's path and default branch from. origin/main is left at
-        # the first commit, before any model: only the job's own `git fetch` can bring main's metrics.
-        run("git", "remote", "add", "origin", ORIGIN, cwd=project)
-        run("git", "update-ref", "refs/remotes/origin/main", first_commit, cwd=project)
-        run("git", "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main", cwd=project)
-        with open(project / ".git" / "info" / "exclude", "a") as exclude:
-            exclude.write(".gitlab-ci-local/\n.gitlab-ci-local-variables.yml\n")
+        # origin/main is left at the first commit, before any model: only the job's own `git fetch` can
+        # bring main's metrics.
+        ci.open_merge_request(first_commit, n_estimators=80)
         # Other people's comments and a system note come first; the per_page of 2 spreads them over pages.
         api.add("gitlab", PROJECT_ID, MERGE_REQUEST, "Looks good, but check the recall.")
         api.add("gitlab", PROJECT_ID, MERGE_REQUEST, "added 1 commit", author="system")
@@ -539,15 +545,7 @@ def test_spark_merge_request_pipeline_runs_the_tests_and_the_pipeline_in_local_m
     with load_comment_api(project)(token=TOKEN) as api:
         ci = GitLabCI(project, home, s3_endpoint, api, mlflow_auth_server)
         venv_seeing_test_packages(ci.venv, PYTHON)
-        run("git", "checkout", "--quiet", "-b", "feature", cwd=project)
-        set_hyperparams(project, numTrees=30)
-        commit(project, "More trees")
-        run("git", "clone", "--quiet", "--bare", project, ci.bare, cwd=home)
-        run("git", "remote", "add", "origin", ORIGIN, cwd=project)
-        run("git", "update-ref", "refs/remotes/origin/main", "main", cwd=project)
-        run("git", "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main", cwd=project)
-        with open(project / ".git" / "info" / "exclude", "a") as exclude:
-            exclude.write(".gitlab-ci-local/\n.gitlab-ci-local-variables.yml\n")
+        ci.open_merge_request("main", numTrees=30)
         # What an earlier pipeline left in the cache named pyspark-4.3 (gitlab-ci-local keeps each cache's
         # paths under .gitlab-ci-local/cache/<key>/): the wheel, so no job builds it.
         wheels = ci.state / "cache" / "pyspark-4.3" / ".cache" / "pyspark-wheels"
