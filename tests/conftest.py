@@ -5,39 +5,40 @@ from pathlib import Path
 import pytest
 from helpers import MlflowAuthServer, S3Endpoint, serve_mlflow, serve_mlflow_with_logins, serve_s3, write_messy_csv
 
-# The longest files first (seconds: the CPU time of `-n 0` measured for issue 16, or the wall time of
-# the last `make test`; the unnumbered ones are estimates): `make test` hands whole files to its two
-# workers in collection order (--dist loadfile --no-loadscope-reorder), so the two CI runs start at once
-# on different workers and the short files fill in behind them, instead of a 7-minute file starting
-# last. Files not listed follow, in name order.
+# The longest files first (seconds: each file's summed test time in the last `make test`, 2 workers at load
+# ~2.5; unnumbered ones are shorter): `make test` hands whole files to its two workers in collection order
+# (--dist loadfile --no-loadscope-reorder), so the two CI runs start at once on different workers and the short
+# files fill in behind them, instead of a 7-minute file starting last. Files not listed follow, in name order.
 LONGEST_FIRST = [
-    "test_ci_github_act.py",  # 420
-    "test_pipeline_spark.py",  # 525-890 wall at load 8-14 (-n 0, other jobs running); 8 Spark JVM start-ups
-    "test_ci_gitlab_local.py",  # 240
-    "test_setup.py",  # 205
-    "test_spark_cluster.py",  # 320 at load 11 (two Spark pipelines and a standalone cluster)
-    "test_container.py",
-    "test_monitoring.py",
-    "test_experiments.py",  # 140
-    "test_benchmark_pipeline.py",  # 121
-    "test_benchmark_spark.py",  # estimate: 90 (two Spark runs)
-    "test_messy_data.py",  # 122 (240 before OMP_NUM_THREADS=1)
-    "test_pipeline_default.py",  # 116
-    "test_update_released.py",
-    "test_update.py",
-    "test_remotes.py",  # 84
-    "test_pipeline_variants.py",  # 81
+    "test_ci_github_act.py",  # 496
+    "test_pipeline_spark.py",  # 278, with the shared Spark bake's first pipeline run (helpers.trained_spark)
+    "test_ci_gitlab_local.py",  # 354
+    "test_update_released.py",  # 424: one update per released version
+    "test_setup.py",  # 324
+    "test_predict.py",  # 206
+    "test_experiments.py",  # 163
+    "test_spark_cluster.py",  # 158 (a standalone cluster and a Spark pipeline on it)
+    "test_benchmark_pipeline.py",  # 122
+    "test_messy_data.py",  # 121
+    "test_container.py",  # 116
+    "test_browser.py",  # 114
+    "test_pipeline_default.py",  # 110
+    "test_update.py",  # 107
+    "test_monitoring.py",  # 88
+    "test_remotes.py",  # 83
+    "test_mlflow_server.py",  # 82
+    "test_pipeline_variants.py",  # 79
+    "test_remotes_s3.py",  # 78
+    "test_benchmark_spark.py",  # 75
     "test_serving.py",
     "test_fuzz.py",
-    "test_browser.py",  # 65
+    "test_registry.py",
+    "test_options.py",
+    "test_report_gate.py",
     "test_benchmark_serving.py",
-    "test_mlflow_server.py",  # 57
-    "test_remotes_s3.py",  # 54
-    "test_registry.py",  # 51
-    "test_options.py",  # 50
-    "test_report_gate.py",  # 45
-    "test_bad_data.py",  # 39
-    "test_ci_configs.py",  # 30
+    "test_bad_data.py",
+    "test_switch_data.py",
+    "test_ci_configs.py",
 ]
 
 
