@@ -2,8 +2,8 @@
 (every row; the input's columns, the prediction and the class probabilities) with the model at paths.model
 before a champion exists and with the champion after; an input that breaks the data contract is refused,
 naming the file and each column, and nothing is written. The Spark bake also runs its own Spark tests
-(contract, split, quality gates, team code) and params tests, and shows its model_md5 tag is DVC's hash of the model directory and
-`make promote` scoring two Spark models."""
+(contract, split, quality gates, team code) and params tests, and shows its model_md5 tag is DVC's hash of
+the model directory and `make promote` scoring two Spark models."""
 
 import glob
 import json

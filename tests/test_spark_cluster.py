@@ -2,8 +2,8 @@
 wheel, on 127.0.0.1) when SPARK_MASTER names it, and computes what local mode computes.
 
 The shared Spark bake, two runs (module fixture): `dvc repro` in local mode (helpers.trained_spark), then
-`dvc repro --force` with SPARK_MASTER=spark://127.0.0.1:<port>. The evidence that the stages ran on the worker comes from the
-cluster itself: the master's /json/ lists each stage's application as finished, the worker's /json/ its
+`dvc repro --force` with SPARK_MASTER=spark://127.0.0.1:<port>. The evidence that the stages ran on the
+worker comes from the cluster itself: the master's /json/ lists each stage's application as finished, the worker's /json/ its
 executors, and each executor's log in the worker's work dir the tasks it ran."""
 
 import importlib.util

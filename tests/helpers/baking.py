@@ -82,8 +82,10 @@ def trained_default(tmp_path_factory) -> tuple[Path, str]:
 # minutes of JVM start-ups. An S3 remote and both CI platforms, for the CI tests; its own project name, so
 # its experiment and registered model are its own on a shared MLflow server; the tests' Python, which the CI
 # tests' stand-in venvs run.
-SPARK_BAKE = {"engine": "spark", "docker": "no", "ci": "both", "dvc_remote": "s3", "dvc_remote_url": "s3://ci-spark/dvc",
-              "project_name": "Churn Spark", "python_version": "{}.{}".format(*sys.version_info)}  # fmt: skip
+SPARK_BAKE = {
+    "engine": "spark", "docker": "no", "ci": "both", "dvc_remote": "s3", "dvc_remote_url": "s3://ci-spark/dvc",
+    "project_name": "Churn Spark", "python_version": "{}.{}".format(*sys.version_info),
+}  # fmt: skip
 
 
 def trained_spark(tmp_path_factory) -> tuple[Path, str]:

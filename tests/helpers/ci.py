@@ -10,17 +10,14 @@ from helpers.processes import run
 from helpers.project import commit, set_hyperparams
 
 
-def trained_s3_project(
-    home: Path, s3_endpoint, bucket: str, mlflow_env: dict | None = None, hyperparams: dict | None = None, **answers
-) -> Path:
+def trained_s3_project(home: Path, s3_endpoint, bucket: str, mlflow_env: dict | None = None, **answers: str) -> Path:
     """A bake with an S3 remote on the moto endpoint whose main branch holds a trained model, committed
-    and pushed: where the CI execution tests start. A 60-tree forest (or `hyperparams`, e.g. MLlib's names
-    for a Spark bake) keeps every CI run short. The first `dvc repro` runs with mlflow_env added (the login
-    to a tracking server the bake names)."""
+    and pushed: where the CI execution tests start. A 60-tree forest keeps every CI run short. The first
+    `dvc repro` runs with mlflow_env added (the login to a tracking server the bake names)."""
     project = bake(home / "bake", dvc_remote="s3", dvc_remote_url=f"s3://{bucket}/dvc", **answers)
     s3_endpoint.client().create_bucket(Bucket=bucket)
     s3_env = s3_endpoint.env(AWS_ENDPOINT_URL_S3=s3_endpoint.url, **(mlflow_env or {}))
-    set_hyperparams(project, **(hyperparams or {"n_estimators": 60}))
+    set_hyperparams(project, n_estimators=60)
     run("dvc", "repro", cwd=project, env=s3_env)
     commit(project, "Train the first model", new_files=True)
     run("dvc", "push", cwd=project, env=s3_env)
