@@ -1,9 +1,11 @@
 """The template tests' shared fixtures; the plain helpers they use live in the helpers package."""
 
+import os
 from pathlib import Path
 
 import pytest
 from helpers import MlflowAuthServer, S3Endpoint, serve_mlflow, serve_mlflow_with_logins, serve_s3, write_messy_csv
+from helpers.jvm import spark_submit_options
 
 # The longest files first (seconds: each file's summed test time in the last `make test`, 2 workers at load
 # ~2.5; unnumbered ones are shorter): `make test` hands whole files to its two workers in collection order
@@ -40,6 +42,17 @@ LONGEST_FIRST = [
     "test_switch_data.py",
     "test_ci_configs.py",
 ]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The environment of every process the tests start (the workers inherit the controller's)."""
+    if hasattr(config, "workerinput"):
+        return
+    # DVC starts a daemon after each command to send usage analytics: ~0.4 CPU-seconds, a few thousand times
+    # per run, and this machine has no internet to send them to.
+    os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+    if "SPARK_SUBMIT_OPTS" not in os.environ:  # helpers/jvm.py: Spark's JVMs start in a third of the CPU
+        os.environ["SPARK_SUBMIT_OPTS"] = spark_submit_options()
 
 
 @pytest.hookimpl(trylast=True)  # after pytest reorders by fixture scope; a stable sort keeps that order in a file

@@ -86,6 +86,8 @@ def spark_cluster(home: Path, cores: int = 2, memory: str = "2g", timeout: float
         SPARK_LOCAL_DIRS=str(home / "local"),  # the executors' shuffle and block files
         # The master's REST submission server would take port 6066, shared by every worker under xdist.
         SPARK_MASTER_OPTS="-Dspark.master.rest.enabled=false",
+        # The master's and worker's JVMs start as the tests' drivers do (helpers/jvm.py).
+        SPARK_DAEMON_JAVA_OPTS=os.environ.get("SPARK_SUBMIT_OPTS", ""),
     )
     env.pop("SPARK_MASTER", None)
     master = [
