@@ -7,9 +7,10 @@ from {{ cookiecutter.package }} import spark_session
 {%- endif %}
 
 
-@pytest.fixture
-def mixed_table() -> pd.DataFrame:
-    """A small table with what real data has: gaps, text categories, a column of one repeated value."""
+@pytest.fixture(scope="session")
+def shared_mixed_table() -> pd.DataFrame:
+    """A small table with what real data has: gaps, text categories, a column of one repeated value. One
+    object for the whole run, for fixtures that build something once from it (never change it)."""
     rng = np.random.default_rng(0)
     rows = 120
     table = pd.DataFrame(
@@ -28,6 +29,12 @@ def mixed_table() -> pd.DataFrame:
     table["label"] = table["age"] * 2.0 + rng.normal(0, 5, rows)
 {%- endif %}
     return table
+
+
+@pytest.fixture
+def mixed_table(shared_mixed_table) -> pd.DataFrame:
+    """The table above, this test's own copy to change."""
+    return shared_mixed_table.copy()
 {%- if cookiecutter.engine == 'spark' %}
 
 
