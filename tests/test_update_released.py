@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 from helpers import BIN, TEMPLATE, run, wall_time
 
 pytestmark = pytest.mark.slow
@@ -143,11 +144,16 @@ MANUAL_STEPS: dict[str, list[tuple[str, Callable[[Path], None]]]] = {
 
 
 def files_digest(project: Path) -> str:
-    """One hash of every file git would track in the project (committed or not), but .cruft.json (which names
-    the version it came from) and README.md (its "made with version X" line; the project's tests never read it)."""
+    """One hash of the project's inputs: every file git would track (committed or not) but .cruft.json (which
+    names the version it came from), README.md (its "made with version X" line; the project's tests never read
+    it), dvc.lock and the pipeline's outputs (the inputs and the seed make them; they also hold MLflow's run id)."""
     listed = run("git", "ls-files", "--cached", "--others", "--exclude-standard", "-z", cwd=project).stdout
+    stages = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
+    outputs = [out["path"] for stage in stages.values() for out in stage.get("outs", [])]
+    names = set(listed.split("\0")) - {"", ".cruft.json", "README.md", "dvc.lock"}
+    names = {name for name in names if not any(name == out or name.startswith(f"{out}/") for out in outputs)}
     digest = hashlib.sha256()
-    for name in sorted(set(listed.split("\0")) - {"", ".cruft.json", "README.md"}):
+    for name in sorted(names):
         path = project / name
         digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"") + b"\0")
     return digest.hexdigest()
