@@ -77,7 +77,6 @@ def test_make_setup_repro_and_test_on_python(tmp_path, version):
     assert run("git", "rev-parse", "HEAD", cwd=project).stdout == head
     assert run("git", "status", "--porcelain", cwd=project).stdout == ""
     assert run(project / ".venv" / "bin" / "python", "--version", cwd=project).stdout.startswith(f"Python {version}")
-    # The project's tests run its whole pipeline in this Python (tests/test_pipeline.py, on a slice of the data);
-    # `make repro` itself is run by the test above.
+    assert stages_run(run("make", "repro", cwd=project).stdout) == ["validate", "prepare", "train", "evaluate"]
     result = run("make", "test", cwd=project)
     assert " passed" in result.stdout and "skipped" not in result.stdout
