@@ -7,38 +7,37 @@ import pytest
 from helpers import MlflowAuthServer, S3Endpoint, serve_mlflow, serve_mlflow_with_logins, serve_s3, write_messy_csv
 from helpers.jvm import spark_submit_options
 
-# The longest files first (seconds: each file's summed test time in the last `make test`, 2 workers at load
-# ~2.5; unnumbered ones are shorter): `make test` hands whole files to its two workers in collection order
-# (--dist loadfile --no-loadscope-reorder), so the two CI runs start at once on different workers and the short
-# files fill in behind them, instead of a 7-minute file starting last. Files not listed follow, in name order.
+# The longest files first (seconds: each file's summed test time in the last `make test`, fresh clone, 2 workers;
+# unnumbered ones are shorter): `make test` hands whole files to its two workers in collection order (--dist
+# loadfile --no-loadscope-reorder), so the long ones start at once on different workers and the short files
+# fill in behind them, instead of a 7-minute file starting last. Files not listed follow, in name order.
 LONGEST_FIRST = [
-    "test_ci_github_act.py",  # 496
-    "test_pipeline_spark.py",  # 278, with the shared Spark bake's first pipeline run (helpers.trained_spark)
-    "test_ci_gitlab_local.py",  # 354
-    "test_update_released.py",  # 424: one update per released version
-    "test_setup.py",  # 324
-    "test_predict.py",  # 206
-    "test_experiments.py",  # 163
-    "test_spark_cluster.py",  # 158 (a standalone cluster and a Spark pipeline on it)
-    "test_benchmark_pipeline.py",  # 122
-    "test_messy_data.py",  # 121
-    "test_container.py",  # 116
-    "test_browser.py",  # 114
-    "test_pipeline_default.py",  # 110
-    "test_update.py",  # 107
-    "test_monitoring.py",  # 88
-    "test_remotes.py",  # 83
-    "test_mlflow_server.py",  # 82
-    "test_pipeline_variants.py",  # 79
-    "test_remotes_s3.py",  # 78
-    "test_benchmark_spark.py",  # 75
-    "test_serving.py",
-    "test_fuzz.py",
-    "test_registry.py",
-    "test_options.py",
+    "test_update_released.py",  # 447: one update per released version
+    "test_ci_github_act.py",  # 420
+    "test_ci_gitlab_local.py",  # 308
+    "test_setup.py",  # 235
+    "test_predict.py",  # 186, with the shared Spark bake's first pipeline run (helpers.trained_spark)
+    "test_experiments.py",  # 149
+    "test_pipeline_spark.py",  # 139
+    "test_container.py",  # 128
+    "test_messy_data.py",  # 117
+    "test_benchmark_pipeline.py",  # 116
+    "test_pipeline_default.py",  # 108
+    "test_spark_cluster.py",  # 99 (a standalone cluster and a Spark pipeline on it)
+    "test_update.py",  # 98
+    "test_browser.py",  # 95
+    "test_remotes.py",  # 78
+    "test_pipeline_variants.py",  # 76
+    "test_monitoring.py",  # 70
+    "test_remotes_s3.py",  # 69
+    "test_mlflow_server.py",  # 62
+    "test_fuzz.py",  # 57
     "test_report_gate.py",
-    "test_benchmark_serving.py",
+    "test_options.py",
+    "test_registry.py",
     "test_bad_data.py",
+    "test_benchmark_spark.py",
+    "test_serving.py",
     "test_switch_data.py",
     "test_ci_configs.py",
 ]
