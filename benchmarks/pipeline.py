@@ -169,7 +169,10 @@ class TreeWatcher(threading.Thread):
                 except psutil.Error:
                     continue
                 total += rss
-                stage = next((part.rsplit(".", 1)[1] for part in cmdline if ".stages." in part), None)
+                # The module argument itself (`python -m pkg.stages.train`), not `sh -c "python -m ... x.json"`
+                # caught by the poll just before sh execs python (its name read after: python, not sh).
+                modules = (re.fullmatch(r"[\w.]+\.stages\.(\w+)", part) for part in cmdline)
+                stage = next((match[1] for match in modules if match), None)
                 if stage and process.name() != "sh":
                     seen = self.stages.setdefault(stage, {"first": now, "last": now, "rss": 0})
                     seen["last"], seen["rss"] = now, max(seen["rss"], rss)
