@@ -5,7 +5,7 @@ CPU-seconds on these 2 cores (its JIT compilers and garbage collector threads co
 classes used for a second). The client compiler only, the serial collector and an archive of the classes Spark
 loads (class-data sharing, made once per checkout in build/) bring that to ~6. They change how fast the JVM
 starts, not what Spark computes; a baked project's own JVMs keep the defaults, right for data that outgrows one
-machine. `make benchmark` runs outside pytest, with the defaults.
+machine. `make bench` and `make bench-spark` run outside pytest, with the defaults.
 """
 
 import hashlib
