@@ -22,13 +22,16 @@ install: $(VENV)/.installed
 
 # pyspark, for the tests of engine=spark bakes (`make demo` does without it). It comes only as a 456 MB source
 # archive that every install would build again (~46 s and 1.4 GB of uv cache each time): its wheel is built once
-# into build/wheelhouse, and installed from there. The same pin as the baked project's [spark] extra.
+# into build/wheelhouse, and installed from there. The same pin as the baked project's [spark] extra. The wheel's
+# files are stored, not compressed: its jars are zip files already, and deflating 450 MB of them again took
+# 8 of the build's 21 CPU-seconds, for a wheel 8% smaller.
 PYSPARK := pyspark==4.3.*
 WHEELHOUSE := build/wheelhouse
 
 $(VENV)/.pyspark: $(VENV)/.installed
 	@ls $(WHEELHOUSE)/pyspark-4.3.*.whl >/dev/null 2>&1 || { echo "Building the pyspark wheel once, into $(WHEELHOUSE)"; \
-		$(VENV)/bin/python -m pip wheel --quiet --no-deps --wheel-dir $(WHEELHOUSE) "$(PYSPARK)"; }
+		$(VENV)/bin/python -m pip wheel --quiet --no-deps --wheel-dir $(WHEELHOUSE) \
+		--config-settings=--build-option=--compression=stored "$(PYSPARK)"; }
 	if [ -x $(VENV)/bin/uv ]; then $(VENV)/bin/uv pip install --python $(VENV)/bin/python --find-links $(WHEELHOUSE) \
 		--only-binary pyspark "$(PYSPARK)"; \
 	else $(VENV)/bin/python -m pip install --find-links $(WHEELHOUSE) --only-binary pyspark "$(PYSPARK)"; fi
