@@ -48,7 +48,7 @@ demo: $(VENV)/.installed
 # tests/conftest.py sorts them: longest first, so no long file starts last.
 PYTEST_PARALLEL := -n auto --dist loadfile --no-loadscope-reorder
 
-## Run the whole test suite (bakes every option value, runs the real pipelines, CI, containers; ~30 min on 2 cores)
+## Run the whole test suite (bakes every option value, runs the real pipelines, CI, containers; ~25 min on 2 cores)
 test: $(VENV)/.installed $(VENV)/.pyspark system-tools ci-tools
 	pytest $(PYTEST_PARALLEL)
 
