@@ -54,8 +54,8 @@ def make_archive(archive: Path) -> None:
 
 
 def spark_submit_options() -> str:
-    """SPARK_SUBMIT_OPTS for every Spark driver the tests start (spark-submit adds it to the JVM's options); a
-    missing archive is started in a thread of this process."""
+    """SPARK_SUBMIT_OPTS for every Spark driver the tests start (spark-submit adds it to the JVM's options); when
+    the archive is missing, a thread of this process makes it meanwhile."""
     archive = archive_path()
     if archive is None:
         return OPTIONS
